@@ -1,0 +1,1 @@
+"""Adapters: one module per backend engine, chosen by URL scheme in `registry`."""

@@ -1,0 +1,1 @@
+"""The `obp` command line."""

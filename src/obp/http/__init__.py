@@ -1,0 +1,1 @@
+"""The HTTP layer: app factory, problem+json errors, middleware, health and dependencies."""

@@ -1,0 +1,1 @@
+"""The kernel: errors, names, ids, paging, events and ports every other layer shares."""

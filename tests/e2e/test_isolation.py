@@ -1,0 +1,634 @@
+"""Tenant isolation, endpoint by endpoint: an identity holding every right in namespace A gets
+nothing in namespace B, nor in `global`.
+
+The matrix is driven by the server's own OpenAPI document. Every operation that names a
+namespace is sent for B, with A's root token, B's real object ids in the path and a valid body,
+and must answer 403 or 404 (never 2xx, never 5xx), leave B exactly as it was, and answer the same
+as for a namespace that does not exist (so no tenant can probe which others exist). Operations
+that name no namespace are platform-wide: a namespace root gets 403 there. The public endpoints
+(health, docs, a namespace's token endpoint and discovery documents) are listed as such, with
+what they are exempt for. An operation the matrix does not know fails the test, so a new
+endpoint cannot slip past it. The same token against A succeeds, so the 403s are not a broken
+token's.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from obp.client import Client, ObpApiError
+from tests.process import ServerProcess
+
+NS = "/api/v1/namespaces/{ns}"
+PASSWORD = "isolation passphrase 0001"
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+
+Operation = tuple[str, str]  # (METHOD, path template as the OpenAPI document spells it)
+Body = dict[str, Any] | None
+
+# Answer without a token, on purpose; the value says why.
+PUBLIC: dict[Operation, str] = {
+    ("GET", "/healthz"): "liveness probe",
+    ("GET", "/readyz"): "readiness probe",
+    ("GET", "/metrics"): "Prometheus scrape",
+    ("GET", "/docs"): "interactive API docs",
+    ("GET", "/api/v1/openapi.json"): "the API description",
+    ("POST", f"{NS}/iam/token"): "OAuth2 token endpoint: the credentials are in the body",
+    ("POST", f"{NS}/iam/token/revoke"): "RFC 7009 revocation: the token is the credential",
+    ("GET", f"{NS}/.well-known/jwks.json"): "public keys, so anyone can verify tokens",
+    ("GET", f"{NS}/.well-known/openid-configuration"): "discovery document",
+}
+
+# Name no namespace: only platform administrators (global policies) may call them.
+PLATFORM: dict[Operation, Body] = {
+    ("POST", "/api/v1/namespaces"): {"name": "isolation-intruder"},
+    ("GET", "/api/v1/namespaces"): None,
+    ("GET", "/api/v1/vault"): None,
+    ("POST", "/api/v1/vault/root/rotate"): None,
+}
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A namespace and real objects of it, so the matrix aims at things that exist."""
+
+    name: str
+    root_policy: str
+    policy: str
+    role: str
+    identity: str
+    identity_name: str
+    api_key: str
+    api_key_secret: str
+    secret: str
+    # Text only this tenant's data contains: no answer to an intruder may carry any of it.
+    markers: tuple[str, ...]
+
+    def path_values(self) -> dict[str, str]:
+        """What each path parameter of the API stands for, in this tenant."""
+        return {
+            "ns": self.name,
+            "name": self.secret,
+            "policy_id": self.policy,
+            "role_id": self.role,
+            "identity_id": self.identity,
+            "key_id": self.api_key,
+        }
+
+
+# Every operation that names a namespace, with a valid body for it (so what answers is the
+# authorization, not validation). A body tries what an intruder would: attach the target's
+# root policy, take over its identity, widen its rules.
+TENANT: dict[Operation, Callable[[Tenant], Body]] = {
+    ("GET", NS): lambda t: None,
+    ("PATCH", NS): lambda t: {"full_name": "taken over"},
+    ("DELETE", NS): lambda t: None,
+    ("GET", f"{NS}/audit"): lambda t: None,
+    ("PUT", f"{NS}/secrets/{{name}}"): lambda t: {"value": "overwritten"},
+    ("GET", f"{NS}/secrets/{{name}}"): lambda t: None,
+    ("DELETE", f"{NS}/secrets/{{name}}"): lambda t: None,
+    ("GET", f"{NS}/secrets"): lambda t: None,
+    ("POST", f"{NS}/vault/data-key/rotate"): lambda t: None,
+    ("GET", f"{NS}/vault/keys"): lambda t: None,
+    ("POST", f"{NS}/vault/keys/rotate"): lambda t: None,
+    ("POST", f"{NS}/iam/policies"): lambda t: {
+        "name": "intruder",
+        "resources": ["*"],
+        "actions": ["*"],
+    },
+    ("GET", f"{NS}/iam/policies"): lambda t: None,
+    ("GET", f"{NS}/iam/policies/{{policy_id}}"): lambda t: None,
+    ("PATCH", f"{NS}/iam/policies/{{policy_id}}"): lambda t: {"resources": ["*"], "actions": ["*"]},
+    ("DELETE", f"{NS}/iam/policies/{{policy_id}}"): lambda t: None,
+    ("POST", f"{NS}/iam/roles"): lambda t: {"name": "intruder", "policies": [t.root_policy]},
+    ("GET", f"{NS}/iam/roles"): lambda t: None,
+    ("GET", f"{NS}/iam/roles/{{role_id}}"): lambda t: None,
+    ("PATCH", f"{NS}/iam/roles/{{role_id}}"): lambda t: {"policies": [t.root_policy]},
+    ("DELETE", f"{NS}/iam/roles/{{role_id}}"): lambda t: None,
+    ("POST", f"{NS}/iam/authz/check"): lambda t: {
+        "checks": [{"action": "secret.get", "resource": f"secret:{t.secret}"}],
+        "identity": t.identity,
+    },
+    ("POST", f"{NS}/iam/identities"): lambda t: {
+        "name": "intruder",
+        "policies": [t.root_policy],
+    },
+    ("GET", f"{NS}/iam/identities"): lambda t: None,
+    ("GET", f"{NS}/iam/identities/{{identity_id}}"): lambda t: None,
+    ("PATCH", f"{NS}/iam/identities/{{identity_id}}"): lambda t: {"policies": [t.root_policy]},
+    ("DELETE", f"{NS}/iam/identities/{{identity_id}}"): lambda t: None,
+    ("POST", f"{NS}/iam/identities/{{identity_id}}/block"): lambda t: None,
+    ("POST", f"{NS}/iam/identities/{{identity_id}}/unblock"): lambda t: None,
+    ("PUT", f"{NS}/iam/identities/{{identity_id}}/password"): lambda t: {
+        "password": "a password the intruder knows"
+    },
+    ("POST", f"{NS}/iam/identities/{{identity_id}}/api-keys"): lambda t: {"description": "mine"},
+    ("GET", f"{NS}/iam/identities/{{identity_id}}/api-keys"): lambda t: None,
+    ("DELETE", f"{NS}/iam/identities/{{identity_id}}/api-keys/{{key_id}}"): lambda t: None,
+    ("GET", f"{NS}/iam/settings"): lambda t: None,
+    ("PUT", f"{NS}/iam/settings"): lambda t: {"min_password_length": 64},
+}
+
+# Destructive operations last, so one that wrongly succeeds cannot hide what the others do.
+_ORDER = {"GET": 0, "HEAD": 0, "POST": 1, "PUT": 1, "PATCH": 1, "DELETE": 2}
+
+
+# --- the world: namespaces A and B, and A's root ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class World:
+    server: ServerProcess
+    a: Tenant
+    b: Tenant
+    global_: Tenant
+    a_root: str  # identity id of `a-root` in A
+    a_root_token: str
+
+    def ghost(self) -> Tenant:
+        """A namespace that does not exist, with ids that exist nowhere."""
+        return Tenant(
+            name=f"ghost-{secrets.token_hex(4)}",
+            root_policy=_fake_id(),
+            policy=_fake_id(),
+            role=_fake_id(),
+            identity=_fake_id(),
+            identity_name="nobody",
+            api_key=_fake_id(),
+            api_key_secret="",
+            secret="nothing-here",
+            markers=(),
+        )
+
+
+def _fake_id() -> str:
+    return "0190f0e0-0000-7000-8000-" + secrets.token_hex(6)
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def _root_policy(admin: Client, namespace: str, *, within: float = 10.0) -> str:
+    """The id of the namespace's built-in root policy (it follows creation by an event)."""
+    deadline = time.monotonic() + within
+    while True:
+        page = admin.request(
+            "GET", f"/api/v1/namespaces/{namespace}/iam/policies", params={"q": "root"}
+        ).json()
+        roots = [p["id"] for p in page["items"] if p["name"] == "root" and p["builtin"]]
+        if roots:
+            return str(roots[0])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"namespace {namespace!r} got no root policy in {within} s")
+        time.sleep(0.1)
+
+
+def _populate(admin: Client, namespace: str, *, create: bool = True) -> Tenant:
+    """A namespace (made unless `create` is false) with a policy, a role, an identity that has
+    a password and an API key, and a secret: real ids for every path parameter."""
+    base = f"/api/v1/namespaces/{namespace}"
+    if create:
+        admin.request("POST", "/api/v1/namespaces", json={"name": namespace})
+    root = _root_policy(admin, namespace)
+    tag = secrets.token_hex(6)
+    policy = admin.request(
+        "POST",
+        f"{base}/iam/policies",
+        json={
+            "name": f"reader-{tag}",
+            "description": f"policy-marker-{tag}",
+            "resources": ["secret:*"],
+            "actions": ["secret.get", "secret.list"],
+        },
+    ).json()
+    role = admin.request(
+        "POST",
+        f"{base}/iam/roles",
+        json={"name": f"readers-{tag}", "policies": [policy["id"]]},
+    ).json()
+    identity = admin.request(
+        "POST",
+        f"{base}/iam/identities",
+        json={"name": f"svc-{tag}", "roles": [role["id"]], "metadata": {"marker": tag}},
+    ).json()
+    admin.request(
+        "PUT", f"{base}/iam/identities/{identity['id']}/password", json={"password": PASSWORD}
+    )
+    key = admin.request(
+        "POST", f"{base}/iam/identities/{identity['id']}/api-keys", json={"description": tag}
+    ).json()
+    secret = f"probe-{tag}"
+    secret_value = f"secret-value-{secrets.token_hex(8)}"
+    if namespace != "global":
+        admin.request("PUT", f"{base}/secrets/{secret}", json={"value": secret_value})
+    return Tenant(
+        name=namespace,
+        root_policy=root,
+        policy=policy["id"],
+        role=role["id"],
+        identity=identity["id"],
+        identity_name=identity["name"],
+        api_key=key["id"],
+        api_key_secret=key["secret"],
+        secret=secret,
+        markers=(
+            secret_value,
+            key["secret"],
+            policy["name"],
+            f"policy-marker-{tag}",
+            role["name"],
+            identity["name"],
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def world(server: ServerProcess) -> World:
+    """Namespaces A and B with objects in each (and in global), and A's root logged in."""
+    with server.client() as admin:
+        a = _populate(admin, _unique("tenant-a"))
+        b = _populate(admin, _unique("tenant-b"))
+        global_ = _populate(admin, "global", create=False)
+        base = f"/api/v1/namespaces/{a.name}/iam/identities"
+        a_root = admin.request("POST", base, json={"name": "a-root"}).json()["id"]
+        patched = admin.request(
+            "PATCH", f"{base}/{a_root}", json={"policies": [a.root_policy]}
+        ).json()
+        assert [p["id"] for p in patched["policies"]] == [a.root_policy]
+        admin.request("PUT", f"{base}/{a_root}/password", json={"password": PASSWORD})
+    with Client(server.url) as sdk:
+        tokens = sdk.login("a-root", PASSWORD, namespace=a.name)
+    return World(
+        server=server, a=a, b=b, global_=global_, a_root=a_root, a_root_token=tokens.access_token
+    )
+
+
+@pytest.fixture
+def intruder(world: World) -> Iterator[httpx.Client]:
+    """Raw HTTP as A's root."""
+    headers = {"Authorization": f"Bearer {world.a_root_token}"}
+    with httpx.Client(base_url=world.server.url, headers=headers, timeout=30.0) as http:
+        yield http
+
+
+# --- the matrix ---------------------------------------------------------------------------------
+
+
+def _operations(server: ServerProcess) -> set[Operation]:
+    document = httpx.get(f"{server.url}/api/v1/openapi.json", timeout=10.0).json()
+    return {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+
+
+def _classified(server: ServerProcess) -> tuple[list[Operation], list[Operation]]:
+    """The document's tenant and platform operations; fails on any the matrix does not know."""
+    operations = _operations(server)
+    unknown = sorted(operations - PUBLIC.keys() - PLATFORM.keys() - TENANT.keys())
+    assert not unknown, (
+        "operations the isolation matrix does not know; add each to TENANT (with a valid "
+        f"body), PLATFORM, or, if it must answer without a token, PUBLIC: {unknown}"
+    )
+    stale = sorted((PLATFORM.keys() | TENANT.keys()) - operations)
+    assert not stale, f"the matrix lists operations the server no longer has: {stale}"
+    tenant = sorted(operations & TENANT.keys(), key=lambda op: (_ORDER[op[0]], op[1]))
+    return tenant, sorted(operations & PLATFORM.keys())
+
+
+def _path(template: str, values: Mapping[str, str]) -> str:
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in values, f"the matrix has no value for path parameter {{{name}}}"
+        return quote(values[name], safe="")
+
+    return re.sub(r"\{(\w+)\}", fill, template)
+
+
+def _send(http: httpx.Client, method: str, path: str, body: Body) -> httpx.Response:
+    if body is None:
+        return http.request(method, path)
+    return http.request(method, path, json=body)
+
+
+def _read(admin: Client, path: str, **params: Any) -> tuple[int, Any]:
+    try:
+        response = admin.request("GET", path, params=params)
+    except ObpApiError as exc:
+        return exc.status, exc.problem.get("detail")
+    return response.status_code, response.json()
+
+
+def _snapshot(admin: Client, tenant: Tenant) -> dict[str, Any]:
+    """Everything an administrator can read of a tenant."""
+    base = f"/api/v1/namespaces/{tenant.name}"
+    state: dict[str, Any] = {
+        "namespace": _read(admin, base),
+        "settings": _read(admin, f"{base}/iam/settings"),
+        "keys": _read(admin, f"{base}/vault/keys"),
+    }
+    for kind in ("policies", "roles", "identities"):
+        state[kind] = _read(admin, f"{base}/iam/{kind}", limit=1000)
+    identities = state["identities"][1]["items"] if state["identities"][0] == 200 else []
+    for identity in identities:
+        state[f"api-keys {identity['name']}"] = _read(
+            admin, f"{base}/iam/identities/{identity['id']}/api-keys", limit=1000
+        )
+    state["secrets"] = _read(admin, f"{base}/secrets", limit=1000)
+    listed = state["secrets"][1]["items"] if state["secrets"][0] == 200 else []
+    for secret in listed:
+        state[f"secret {secret['name']}"] = _read(admin, f"{base}/secrets/{secret['name']}")
+    return state
+
+
+def _refusals(
+    http: httpx.Client, operations: list[Operation], target: Tenant
+) -> dict[Operation, int]:
+    """Send every operation at `target`; the statuses, after checking each is a clean refusal."""
+    statuses: dict[Operation, int] = {}
+    wrong: list[str] = []
+    values = target.path_values()
+    for method, template in operations:
+        response = _send(http, method, _path(template, values), TENANT[method, template](target))
+        statuses[method, template] = response.status_code
+        where = f"{method} {template}"
+        if response.status_code not in (403, 404):
+            wrong.append(f"{where} -> {response.status_code} {response.text[:300]}")
+            continue
+        if not response.headers.get("content-type", "").startswith("application/problem+json"):
+            wrong.append(f"{where} -> {response.status_code} without a problem body")
+        leaked = [marker for marker in target.markers if marker in response.text]
+        if leaked:
+            wrong.append(f"{where} -> {response.status_code} carries {leaked}")
+    assert not wrong, (
+        f"namespace {target.name!r} answered A's root with more than 403/404:\n" + "\n".join(wrong)
+    )
+    return statuses
+
+
+def test_every_operation_of_the_api_is_known_to_the_isolation_matrix(world: World) -> None:
+    tenant, platform = _classified(world.server)
+    assert all("{ns}" in path for _, path in tenant)
+    assert not any("{ns}" in path for _, path in platform)
+    named = [op for op in _operations(world.server) if "{ns}" in op[1]]
+    assert set(named) <= set(tenant) | PUBLIC.keys()
+
+
+def test_a_namespace_root_gets_403_or_404_for_every_operation_on_another_namespace(
+    world: World, intruder: httpx.Client
+) -> None:
+    tenant, _ = _classified(world.server)
+    with world.server.client() as admin:
+        before = _snapshot(admin, world.b)
+        statuses = _refusals(intruder, tenant, world.b)
+        after = _snapshot(admin, world.b)
+    assert after == before, "A's root changed namespace B"
+    assert len(statuses) == len(TENANT)
+    print(f"{len(statuses)} operations on B: {sorted(Counter(statuses.values()).items())}")
+    # Its credentials still work as they did: nothing was reset, revoked or re-keyed.
+    with Client(world.server.url) as sdk:
+        sdk.login(world.b.identity_name, PASSWORD, namespace=world.b.name)
+        sdk.login_with_api_key(world.b.api_key_secret, namespace=world.b.name)
+
+
+def test_a_namespace_root_gets_403_or_404_for_every_operation_on_the_global_namespace(
+    world: World, intruder: httpx.Client
+) -> None:
+    tenant, _ = _classified(world.server)
+    with world.server.client() as admin:
+        before = _snapshot(admin, world.global_)
+        _refusals(intruder, tenant, world.global_)
+        after = _snapshot(admin, world.global_)
+    assert after == before, "A's root changed the global namespace"
+    with world.server.client() as admin:
+        assert admin.request("GET", "/api/v1/vault").status_code == 200
+
+
+def test_another_namespace_answers_exactly_as_one_that_does_not_exist(
+    world: World, intruder: httpx.Client
+) -> None:
+    tenant, _ = _classified(world.server)
+    existing = _refusals(intruder, tenant, world.b)
+    missing = _refusals(intruder, tenant, world.ghost())
+    differ = {
+        f"{m} {p}": (existing[m, p], missing[m, p])
+        for m, p in tenant
+        if existing[m, p] != missing[m, p]
+    }
+    assert not differ, f"(B, nonexistent) statuses tell whether B exists: {differ}"
+
+
+def test_platform_wide_operations_refuse_a_namespace_root_with_403(
+    world: World, intruder: httpx.Client
+) -> None:
+    _, platform = _classified(world.server)
+    assert platform, "the API has platform-wide operations"
+    answers = {
+        f"{method} {path}": _send(intruder, method, path, PLATFORM[method, path])
+        for method, path in platform
+    }
+    wrong = {op: (r.status_code, r.text[:200]) for op, r in answers.items() if r.status_code != 403}
+    assert not wrong, f"platform-wide operations let a namespace root in: {wrong}"
+    listed = answers["GET /api/v1/namespaces"].text
+    assert world.b.name not in listed
+    assert world.a.name not in listed
+    with world.server.client() as admin:
+        status, _ = _read(admin, "/api/v1/namespaces/isolation-intruder")
+    assert status == 404
+
+
+def test_the_same_token_reads_and_writes_in_its_own_namespace(
+    world: World, intruder: httpx.Client
+) -> None:
+    tenant, _ = _classified(world.server)
+    values = world.a.path_values()
+    reads = [(m, p) for m, p in tenant if m == "GET"]
+    assert reads
+    answers = {f"GET {p}": intruder.get(_path(p, values)) for _, p in reads}
+    failed = {
+        op: (r.status_code, r.text[:200]) for op, r in answers.items() if r.status_code != 200
+    }
+    assert not failed, f"A's root cannot read its own namespace: {failed}"
+
+    base = f"/api/v1/namespaces/{world.a.name}"
+    written = intruder.put(f"{base}/secrets/own-secret", json={"value": "mine"})
+    assert written.status_code == 201, written.text
+    assert intruder.get(f"{base}/secrets/own-secret").json()["value"] == "mine"
+    policy = intruder.post(
+        f"{base}/iam/policies",
+        json={"name": _unique("own"), "resources": ["secret:own-*"], "actions": ["secret.get"]},
+    )
+    assert policy.status_code == 201, policy.text
+    role = intruder.patch(f"{base}/iam/roles/{world.a.role}", json={"description": "mine"})
+    assert role.status_code == 200, role.text
+    key = intruder.post(f"{base}/iam/identities/{world.a.identity}/api-keys", json={})
+    assert key.status_code == 201, key.text
+    check = intruder.post(
+        f"{base}/iam/authz/check",
+        json={"checks": [{"action": "secret.get", "resource": "secret:anything"}]},
+    )
+    assert check.status_code == 200, check.text
+    assert [d["allowed"] for d in check.json()["decisions"]] == [True]
+
+
+def test_asking_another_namespaces_authz_endpoint_about_oneself_is_always_denied(
+    world: World, intruder: httpx.Client
+) -> None:
+    # Without `identity` the question is about the caller: a verifier in B may ask it about
+    # any token it receives, so a 200 is allowed, but every answer for B must be "no".
+    base = f"/api/v1/namespaces/{world.b.name}"
+    checks = [
+        {"action": "secret.get", "resource": f"secret:{world.b.secret}"},
+        {"action": "iam.identity.update", "resource": f"iam:identity/{world.b.identity}"},
+        {"action": "*", "resource": "*"},
+    ]
+    answer = intruder.post(f"{base}/iam/authz/check", json={"checks": checks})
+    assert answer.status_code in (200, 403), answer.text
+    if answer.status_code == 200:
+        decisions = answer.json()["decisions"]
+        assert [(d["namespace"], d["allowed"]) for d in decisions] == [(world.b.name, False)] * 3
+
+
+def test_another_namespaces_token_endpoint_does_not_take_its_credentials(world: World) -> None:
+    b_token = f"{world.server.url}/api/v1/namespaces/{world.b.name}/iam/token"
+    a_token = f"{world.server.url}/api/v1/namespaces/{world.a.name}/iam/token"
+    wrong_ns = httpx.post(
+        b_token, data={"grant_type": "password", "username": "a-root", "password": PASSWORD}
+    )
+    assert wrong_ns.status_code == 401, wrong_ns.text
+    api_key = httpx.post(
+        b_token,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": world.a.api_key,
+            "client_secret": world.a.api_key_secret,
+        },
+    )
+    assert api_key.status_code == 401, api_key.text
+
+    with Client(world.server.url) as sdk:
+        tokens = sdk.login("a-root", PASSWORD, namespace=world.a.name)
+    assert tokens.refresh_token is not None
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
+    elsewhere = httpx.post(b_token, data=refresh)
+    assert elsewhere.status_code == 401, elsewhere.text
+    # B's revocation endpoint answers 200 to anything, and revokes nothing of A's.
+    revoke = f"{world.server.url}/api/v1/namespaces/{world.b.name}/iam/token/revoke"
+    assert httpx.post(revoke, data={"token": tokens.refresh_token}).status_code == 200
+    at_home = httpx.post(a_token, data=refresh)
+    assert at_home.status_code == 200, "A's refresh token must still work in A"
+
+
+def test_another_namespaces_keys_do_not_verify_its_tokens(
+    world: World, intruder: httpx.Client
+) -> None:
+    header, claims, signature = world.a_root_token.split(".")
+    kid = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+    jwks = httpx.get(
+        f"{world.server.url}/api/v1/namespaces/{world.b.name}/.well-known/jwks.json"
+    ).json()
+    assert kid not in {key["kid"] for key in jwks["keys"]}
+
+    # The same token with its namespace claim rewritten to B: refused, not B's root.
+    decoded = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    forged_claims = {**decoded, "ns": world.b.name}
+    forged = ".".join(
+        [
+            header,
+            base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).rstrip(b"=").decode(),
+            signature,
+        ]
+    )
+    answer = httpx.get(
+        f"{world.server.url}/api/v1/namespaces/{world.b.name}/iam/identities",
+        headers={"Authorization": f"Bearer {forged}"},
+    )
+    assert answer.status_code == 401, answer.text
+
+
+def test_policies_and_roles_of_another_namespace_cannot_be_attached_in_ones_own(
+    world: World, intruder: httpx.Client
+) -> None:
+    base = f"/api/v1/namespaces/{world.a.name}/iam"
+    attempts = {
+        "own identity gets B's root": intruder.patch(
+            f"{base}/identities/{world.a_root}", json={"policies": [world.b.root_policy]}
+        ),
+        "own identity gets B's role": intruder.patch(
+            f"{base}/identities/{world.a_root}", json={"roles": [world.b.role]}
+        ),
+        "new identity with B's root": intruder.post(
+            f"{base}/identities", json={"name": _unique("x"), "policies": [world.b.root_policy]}
+        ),
+        "new role with B's root": intruder.post(
+            f"{base}/roles", json={"name": _unique("x"), "policies": [world.b.root_policy]}
+        ),
+    }
+    wrong = {
+        what: (r.status_code, r.text[:200]) for what, r in attempts.items() if r.status_code != 422
+    }
+    assert not wrong, f"A's root attached B's grants in A: {wrong}"
+    still = intruder.get(f"/api/v1/namespaces/{world.b.name}/iam/identities")
+    assert still.status_code == 403, still.text
+
+
+def test_a_namespace_root_cannot_make_itself_a_platform_admin_with_the_global_root_policy(
+    world: World,
+) -> None:
+    # Its own identity, so what it gains cannot leak into the other tests.
+    with world.server.client() as admin:
+        base = f"/api/v1/namespaces/{world.a.name}/iam"
+        name = _unique("climber")
+        climber = admin.request(
+            "POST", f"{base}/identities", json={"name": name, "policies": [world.a.root_policy]}
+        ).json()["id"]
+        admin.request("PUT", f"{base}/identities/{climber}/password", json={"password": PASSWORD})
+        try:
+            with Client(world.server.url) as sdk:
+                sdk.login(name, PASSWORD, namespace=world.a.name)
+                assert sdk.tokens is not None
+                headers = {"Authorization": f"Bearer {sdk.tokens.access_token}"}
+            with httpx.Client(base_url=world.server.url, headers=headers) as http:
+                direct = http.patch(
+                    f"{base}/identities/{climber}",
+                    json={"policies": [world.a.root_policy, world.global_.root_policy]},
+                )
+                role = http.post(
+                    f"{base}/roles",
+                    json={"name": _unique("ladder"), "policies": [world.global_.root_policy]},
+                )
+                via_role = (
+                    http.patch(f"{base}/identities/{climber}", json={"roles": [role.json()["id"]]})
+                    if role.status_code == 201
+                    else role
+                )
+                reach = http.get(f"/api/v1/namespaces/{world.b.name}/iam/identities")
+            attached = {
+                "policy": (direct.status_code, direct.text[:300]),
+                "role": (via_role.status_code, via_role.text[:300]),
+            }
+            escalated = (
+                "a namespace root attached the global root policy (namespace-independent) to "
+                "itself: only the policy id stood between it and every tenant. "
+                f"{attached}; then GET B's identities -> {reach.status_code}"
+            )
+            assert direct.status_code in (403, 422), escalated
+            assert via_role.status_code in (403, 422), escalated
+            assert reach.status_code == 403, reach.text
+        finally:
+            admin.request("DELETE", f"{base}/identities/{climber}")
