@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from secrets import token_urlsafe
@@ -18,7 +19,7 @@ from obp.adapters.outbox import OutboxRelay
 from obp.adapters.registry import BUSES, CACHES, DATABASES, IN_PROCESS_SCHEMES, KEYSTORES
 from obp.kernel.errors import ConfigurationError, Sealed
 from obp.kernel.names import GLOBAL_NAMESPACE
-from obp.kernel.ports import Bus, Cache, KeyStore, Probe
+from obp.kernel.ports import Bus, Cache, EventHandler, KeyStore, Probe
 from obp.services.audit import AuditService
 from obp.services.iam import (
     AccessControl,
@@ -237,6 +238,16 @@ async def _services(
     )
 
 
+# (named queue, routing pattern, handler) of the jobs one worker among all replicas does.
+WORKER_JOBS: tuple[tuple[str, str, Callable[[Platform], EventHandler]], ...] = (
+    ("obp.vault.purge", "*.namespace.deleted", lambda p: p.vault.purge_namespace),
+    ("obp.secrets.purge", "*.namespace.deleted", lambda p: p.secrets.purge_namespace),
+    ("obp.iam.purge", "*.namespace.deleted", lambda p: p.iam.purge_namespace),
+    ("obp.iam.root-policy", "*.namespace.created", lambda p: p.iam.on_namespace_created),
+    ("obp.audit.purge", "*.namespace.deleted", lambda p: p.audit.purge_namespace),
+)
+
+
 async def _subscribe(platform: Platform) -> None:
     """Wire the events; before the relay starts, since RabbitMQ drops what no queue is bound to."""
     bus = platform.bus
@@ -255,14 +266,8 @@ async def _subscribe(platform: Platform) -> None:
     if "worker" not in platform.settings.roles:
         return
     # One worker among all replicas does each of these.
-    for queue, pattern, handler in (
-        ("obp.vault.purge", "*.namespace.deleted", platform.vault.purge_namespace),
-        ("obp.secrets.purge", "*.namespace.deleted", platform.secrets.purge_namespace),
-        ("obp.iam.purge", "*.namespace.deleted", platform.iam.purge_namespace),
-        ("obp.iam.root-policy", "*.namespace.created", platform.iam.on_namespace_created),
-        ("obp.audit.purge", "*.namespace.deleted", platform.audit.purge_namespace),
-    ):
-        await bus.subscribe(patterns=[pattern], handler=handler, queue=queue)
+    for queue, pattern, handler_of in WORKER_JOBS:
+        await bus.subscribe(patterns=[pattern], handler=handler_of(platform), queue=queue)
 
 
 async def ensure_admin(platform: Platform) -> str | None:

@@ -16,6 +16,7 @@ import aio_pika
 import psutil
 from aio_pika.abc import AbstractChannel
 
+from obp.bootstrap import WORKER_JOBS
 from tests.process import ServerProcess
 
 # Settings an ambient `OBP_*` variable must not leak into a test server.
@@ -61,8 +62,12 @@ async def amqp_channel(amqp_url: str) -> AsyncIterator[AbstractChannel]:
 
 
 async def delete_exchange(amqp_url: str, exchange: str) -> None:
-    """Remove a test's exchange (the servers declared it durable, so it would outlive them)."""
+    """Remove a test's exchange and the workers' queues on it (durable: they outlive servers)."""
     async with amqp_channel(amqp_url) as channel:
+        # Left behind, quorum queues pile up run after run until the broker is too slow to
+        # accept connections in time.
+        for queue, _, _ in WORKER_JOBS:
+            await channel.queue_delete(f"{exchange}.{queue}")
         await channel.exchange_delete(exchange)
 
 

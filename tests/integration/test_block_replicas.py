@@ -15,13 +15,12 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import aio_pika
 import httpx
 import pytest
 import pytest_asyncio
 
+from tests.integration.helpers import bus_url, delete_exchange, unique_exchange
 from tests.principals import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.process import ServerProcess, free_port
 from tests.servers import server_url
@@ -39,31 +38,16 @@ class Replicas:
     servers: tuple[ServerProcess, ServerProcess]
 
 
-def _bus_url(amqp_url: str, exchange: str) -> str:
-    parts = urlsplit(amqp_url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "exchange"]
-    return urlunsplit(parts._replace(query=urlencode([*query, ("exchange", exchange)])))
-
-
-async def _delete_exchange(amqp_url: str, exchange: str) -> None:
-    connection = await aio_pika.connect(amqp_url, timeout=10)
-    try:
-        channel = await connection.channel()
-        await channel.exchange_delete(exchange)
-    finally:
-        await connection.close()
-
-
 @pytest_asyncio.fixture
 async def replicas(tmp_path: Path, postgres_url: str) -> AsyncIterator[Replicas]:
     """Replicas A and B on shared backends, one HTTP client each; stopped afterwards."""
     amqp = server_url("amqp")
-    exchange = f"obp.test.{uuid.uuid4().hex}"
+    exchange = unique_exchange()
     env = {
         "OBP_DATA_DIR": str(tmp_path / "data"),
         "OBP_DATABASE_URL": postgres_url,
         "OBP_CACHE_URL": server_url("redis"),
-        "OBP_BUS_URL": _bus_url(amqp, exchange),
+        "OBP_BUS_URL": bus_url(amqp, exchange=exchange),
         "OBP_WORKERS": "1",
         "OBP_MIGRATE_ON_START": "true",
         "OBP_LOG_LEVEL": "info",
@@ -88,7 +72,7 @@ async def replicas(tmp_path: Path, postgres_url: str) -> AsyncIterator[Replicas]
             yield Replicas(a=on_a, b=on_b, servers=(a, b))
     finally:
         await asyncio.gather(asyncio.to_thread(a.stop), asyncio.to_thread(b.stop))
-        await _delete_exchange(amqp, exchange)
+        await delete_exchange(amqp, exchange)
 
 
 async def _ok(response: Awaitable[httpx.Response], *expected: int) -> httpx.Response:

@@ -35,6 +35,7 @@ from obp.kernel.events import Event
 from tests.integration.helpers import (
     amqp_channel,
     bus_url,
+    delete_exchange,
     freeze,
     log_tail,
     server_env,
@@ -406,7 +407,7 @@ async def test_outbox_events_are_delivered_after_restart_over_amqp(tmp_path: Pat
                     event_ids.add(event.id)
         finally:
             await queue.delete(if_unused=False, if_empty=False)
-            await exchange.delete()
+            await delete_exchange(amqp, exchange_name)
 
     # At-least-once: duplicates are allowed, but only of namespaces that exist; a creation that
     # rolled back (killed before commit) has no event, one that committed has its event.
