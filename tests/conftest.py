@@ -12,6 +12,7 @@ import pytest_asyncio
 from obp.adapters import migrate
 from obp.adapters.db import Database, create_database
 from tests.postgres import fresh_database
+from tests.s3 import s3_bucket  # noqa: F401  (a bucket of the test's own, for every layer)
 from tests.servers import server_url
 from tests.softhsm import softhsm_token  # noqa: F401  (a session fixture for every layer)
 

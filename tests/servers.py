@@ -14,6 +14,7 @@ SERVER_VARIABLES = {
     "postgres": "OBP_TEST_POSTGRES_URL",
     "redis": "OBP_TEST_REDIS_URL",
     "amqp": "OBP_TEST_AMQP_URL",
+    "s3": "OBP_TEST_S3_URL",
 }
 
 

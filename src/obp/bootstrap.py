@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from secrets import token_urlsafe
 from urllib.parse import urlsplit
@@ -16,11 +16,20 @@ import structlog
 from obp.adapters import migrate
 from obp.adapters.db import Database
 from obp.adapters.outbox import OutboxRelay
-from obp.adapters.registry import BUSES, CACHES, DATABASES, IN_PROCESS_SCHEMES, KEYSTORES
+from obp.adapters.registry import (
+    BLOBS,
+    BUSES,
+    CACHES,
+    DATABASES,
+    IN_PROCESS_SCHEMES,
+    KEYSTORES,
+)
 from obp.kernel.errors import ConfigurationError, Sealed
 from obp.kernel.names import GLOBAL_NAMESPACE
-from obp.kernel.ports import Bus, Cache, EventHandler, KeyStore, Probe
+from obp.kernel.periodic import Periodic
+from obp.kernel.ports import BlobStore, Bus, Cache, EventHandler, KeyStore, Probe
 from obp.services.audit import AuditService
+from obp.services.files import FileService
 from obp.services.iam import (
     AccessControl,
     AuthService,
@@ -44,6 +53,7 @@ log = structlog.get_logger("obp.bootstrap")
 def all_tables_metadata() -> sa.MetaData:
     """The metadata with every context's tables registered (for Alembic autogenerate)."""
     import obp.services.audit.tables
+    import obp.services.files.tables
     import obp.services.iam.tables
     import obp.services.namespaces.tables
     import obp.services.secrets.tables
@@ -118,6 +128,9 @@ class Platform:
     hasher: PasswordHasher
     issuer: TokenIssuer
     verifier: TokenVerifier
+    blobs: BlobStore
+    files: FileService
+    background: list[Periodic] = field(default_factory=list)
 
     @property
     def probes(self) -> dict[str, Probe]:
@@ -127,13 +140,17 @@ class Platform:
             "cache": self.cache,
             "bus": self.bus,
             "vault": self.vault,
+            "blobs": self.blobs,
         }
 
     async def stop(self) -> None:
         """Stop background work and close every backend connection, the database last."""
+        for job in self.background:
+            await job.stop()
         await self.relay.stop()
         await self.audit.flush()
         for name, close in (
+            ("blobs", self.blobs.close),
             ("bus", self.bus.close),
             ("cache", self.cache.close),
             ("vault", self.vault.close),
@@ -160,9 +177,13 @@ async def start_platform(settings: Settings) -> Platform:
         undo.push_async_callback(bus.close)
         keystore: KeyStore = KEYSTORES.create(settings.keystore_url, data_dir=settings.data_dir)
         undo.push_async_callback(keystore.close)
-        platform = await _services(settings, database, cache, bus, keystore)
+        blobs: BlobStore = BLOBS.create(settings.blob_url or "file://", data_dir=settings.data_dir)
+        await blobs.start()
+        undo.push_async_callback(blobs.close)
+        platform = await _services(settings, database, cache, bus, keystore, blobs)
         await _subscribe(platform)
         await platform.relay.start()
+        _start_background(platform)
         undo.pop_all()
     generated = await ensure_admin(platform)
     if generated is not None:
@@ -178,7 +199,12 @@ async def start_platform(settings: Settings) -> Platform:
 
 
 async def _services(
-    settings: Settings, database: Database, cache: Cache, bus: Bus, keystore: KeyStore
+    settings: Settings,
+    database: Database,
+    cache: Cache,
+    bus: Bus,
+    keystore: KeyStore,
+    blobs: BlobStore,
 ) -> Platform:
     uow = database.unit_of_work
     vault = VaultService(unit_of_work=uow, keystore=keystore)
@@ -217,6 +243,15 @@ async def _services(
         audit=audit,
         refresh_lifetime=timedelta(days=settings.refresh_token_lifetime_days),
     )
+    files = FileService(
+        unit_of_work=uow,
+        blobs=blobs,
+        namespaces=namespaces,
+        access=access,
+        max_file_bytes=settings.max_file_bytes,
+        lease_seconds=settings.files_upload_lease_seconds,
+    )
+    namespaces.add_usage_source("files", files)
     return Platform(
         settings=settings,
         database=database,
@@ -235,7 +270,29 @@ async def _services(
         hasher=hasher,
         issuer=issuer,
         verifier=verifier,
+        blobs=blobs,
+        files=files,
     )
+
+
+def _start_background(platform: Platform) -> None:
+    """Start the periodic jobs of a worker replica."""
+    settings = platform.settings
+    if "worker" not in settings.roles:
+        return
+    # On SQLite this process is the only one: an upload pending at start has no uploader left.
+    alone = platform.database.backend == "sqlite"
+    first = [alone]
+
+    async def sweep_uploads() -> None:
+        everything, first[0] = first[0], False
+        await platform.files.sweep(everything=everything)
+
+    platform.background.append(
+        Periodic("files.sweep", sweep_uploads, interval=settings.files_upload_lease_seconds)
+    )
+    for job in platform.background:
+        job.start()
 
 
 # (named queue, routing pattern, handler) of the jobs one worker among all replicas does.
@@ -245,6 +302,7 @@ WORKER_JOBS: tuple[tuple[str, str, Callable[[Platform], EventHandler]], ...] = (
     ("obp.iam.purge", "*.namespace.deleted", lambda p: p.iam.purge_namespace),
     ("obp.iam.root-policy", "*.namespace.created", lambda p: p.iam.on_namespace_created),
     ("obp.audit.purge", "*.namespace.deleted", lambda p: p.audit.purge_namespace),
+    ("obp.files.purge", "*.namespace.deleted", lambda p: p.files.purge_namespace),
 )
 
 

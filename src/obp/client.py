@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
+
+from obp.client_files import FilesApi
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -59,6 +62,7 @@ class Client:
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
         self.namespaces = NamespacesApi(self)
         self.secrets = SecretsApi(self)
+        self.files = FilesApi(self)
         self.iam = IamApi(self)
 
     def login(self, username: str, password: str, *, namespace: str = "global") -> Tokens:
@@ -101,6 +105,27 @@ class Client:
         if response.status_code >= 400:
             raise ObpApiError(response.status_code, _problem(response))
         return response
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """Like `request`, with the body left unread for `iter_bytes` (large downloads)."""
+        if self.tokens is not None and self.tokens.refresh_token and self.tokens.expiring():
+            self.refresh()
+        headers = dict(kwargs.pop("headers", None) or {})
+        if self.tokens is not None:
+            headers.setdefault("Authorization", f"Bearer {self.tokens.access_token}")
+        try:
+            request = self._http.build_request(method, path, headers=headers, **kwargs)
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise ObpConnectionError(f"cannot reach {self.base_url}: {exc}") from exc
+        try:
+            if response.status_code >= 400:
+                response.read()
+                raise ObpApiError(response.status_code, _problem(response))
+            yield response
+        finally:
+            response.close()
 
     def _grant(self, namespace: str, form: dict[str, str]) -> Tokens:
         response = self._send(

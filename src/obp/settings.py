@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     )
     cache_url: str = Field(default="memory://", description="memory:// or redis://...")
     bus_url: str = Field(default="memory://", description="memory:// or amqp://...")
+    blob_url: str | None = Field(
+        default=None,
+        description="file:///path or s3://bucket?endpoint=...; default: files in data_dir/blobs",
+    )
     keystore_url: str = Field(
         default="file://",
         description="file:// (master.key in data_dir) or pkcs11:///path/lib.so?token=LABEL",
@@ -47,6 +51,18 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    kv_max_value_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1, description="Largest key-value value; larger ones get 413"
+    )
+    kv_cache_ttl: float = Field(
+        default=300.0, gt=0, description="Seconds a key-value entry stays cached at most"
+    )
+    max_file_bytes: int = Field(
+        default=64 * 1024**3, ge=1, description="Largest file an upload may store (bytes)"
+    )
+    files_upload_lease_seconds: float = Field(
+        default=60.0, ge=1, description="An upload not heard of for this long is swept"
+    )
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     migrate_on_start: bool = True
     public_url: str = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -142,3 +143,99 @@ async def test_redis_ping_against_a_closed_port_raises_unavailable() -> None:
         assert time.monotonic() - started < 30
     finally:
         await adapter.close()
+
+
+async def test_put_versioned_stores_when_absent_and_get_versioned_returns_it(
+    cache: Cache, keys: Keys
+) -> None:
+    assert await cache.get_versioned(keys("v")) is None
+
+    assert await cache.put_versioned(keys("v"), b"first", version=0) is True
+
+    assert await cache.get_versioned(keys("v")) == (0, b"first")
+
+
+async def test_put_versioned_replaces_only_a_strictly_older_version(
+    cache: Cache, keys: Keys
+) -> None:
+    await cache.put_versioned(keys("v"), b"seven", version=7)
+
+    assert await cache.put_versioned(keys("v"), b"six", version=6) is False
+    assert await cache.put_versioned(keys("v"), b"seven again", version=7) is False
+    assert await cache.get_versioned(keys("v")) == (7, b"seven")
+    assert await cache.put_versioned(keys("v"), b"eight", version=8) is True
+    assert await cache.get_versioned(keys("v")) == (8, b"eight")
+
+
+async def test_versions_compare_as_numbers_not_as_text(cache: Cache, keys: Keys) -> None:
+    await cache.put_versioned(keys("v"), b"nine", version=9)
+    assert await cache.put_versioned(keys("v"), b"ten", version=10) is True
+    assert await cache.put_versioned(keys("v"), b"two", version=2) is False
+    largest = 10**20 - 1
+    assert await cache.put_versioned(keys("v"), b"largest", version=largest) is True
+    assert await cache.get_versioned(keys("v")) == (largest, b"largest")
+
+
+async def test_put_versioned_refuses_versions_outside_twenty_digits(
+    cache: Cache, keys: Keys
+) -> None:
+    for version in (-1, 10**20):
+        with pytest.raises(ValueError, match="version"):
+            await cache.put_versioned(keys("v"), b"x", version=version)
+    assert await cache.get_versioned(keys("v")) is None
+
+
+async def test_versioned_values_keep_arbitrary_bytes(cache: Cache, keys: Keys) -> None:
+    binary = bytes(range(256)) + b"00000000000000000000"
+    await cache.put_versioned(keys("binary"), binary, version=3)
+    await cache.put_versioned(keys("empty"), b"", version=1)
+
+    assert await cache.get_versioned(keys("binary")) == (3, binary)
+    assert await cache.get_versioned(keys("empty")) == (1, b"")
+
+
+async def test_a_versioned_entry_expires_and_then_any_version_may_take_its_place(
+    cache: Cache, keys: Keys
+) -> None:
+    await cache.put_versioned(keys("v"), b"new", version=5, ttl=0.2)
+    await asyncio.sleep(0.4)
+
+    assert await cache.get_versioned(keys("v")) is None
+    assert await cache.put_versioned(keys("v"), b"old", version=1) is True
+    assert await cache.get_versioned(keys("v")) == (1, b"old")
+
+
+async def test_a_newer_version_with_a_non_positive_ttl_removes_the_older_entry(
+    cache: Cache, keys: Keys
+) -> None:
+    await cache.put_versioned(keys("v"), b"old", version=1)
+
+    assert await cache.put_versioned(keys("v"), b"gone", version=2, ttl=0) is True
+    assert await cache.get_versioned(keys("v")) is None
+
+    await cache.put_versioned(keys("w"), b"kept", version=5)
+    assert await cache.put_versioned(keys("w"), b"stale", version=4, ttl=-1) is False
+    assert await cache.get_versioned(keys("w")) == (5, b"kept")
+
+
+async def test_delete_removes_a_versioned_entry(cache: Cache, keys: Keys) -> None:
+    await cache.put_versioned(keys("v"), b"x", version=9)
+
+    await cache.delete(keys("v"))
+
+    assert await cache.get_versioned(keys("v")) is None
+    assert await cache.put_versioned(keys("v"), b"y", version=1) is True
+
+
+async def test_concurrent_versioned_writers_leave_the_highest_version(
+    cache: Cache, keys: Keys
+) -> None:
+    versions = list(range(1, 101))
+    random.Random(7).shuffle(versions)
+
+    outcomes = await asyncio.gather(
+        *(cache.put_versioned(keys("race"), f"v{v}".encode(), version=v) for v in versions)
+    )
+
+    assert await cache.get_versioned(keys("race")) == (100, b"v100")
+    assert any(outcomes)

@@ -12,6 +12,8 @@ from obp.kernel.errors import ConfigurationError
 DEFAULT_MAX_ENTRIES = 100_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _OPTIONS = ("max_entries", "max_bytes")
+# Versions as `put_versioned` takes them: what fits in 20 decimal digits (as in Redis).
+VERSION_LIMIT = 10**20
 
 
 class MemoryCache:
@@ -34,6 +36,8 @@ class MemoryCache:
         self._clock = clock
         # Insertion order doubles as recency order: the first item is the least recently used.
         self._entries: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
+        # The version of each entry `put_versioned` stored (entries `set` stored have none).
+        self._versions: dict[str, int] = {}
         self._bytes = 0
 
     @property
@@ -64,6 +68,35 @@ class MemoryCache:
 
     async def get(self, key: str) -> bytes | None:
         """The cached value, or None when absent or expired; a hit marks it recently used."""
+        return self._lookup(key)
+
+    async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
+        """Store `value`, evicting least recently used entries to stay within the bounds."""
+        self._store(key, value, ttl)
+
+    async def put_versioned(
+        self, key: str, value: bytes, *, version: int, ttl: float | None = None
+    ) -> bool:
+        """Store `value` as `version` unless the entry is as new; atomic (no await inside)."""
+        if not 0 <= version < VERSION_LIMIT:
+            raise ValueError(f"version must be in 0..{VERSION_LIMIT - 1}, got {version}")
+        current = self._versions.get(key) if self._lookup(key) is not None else None
+        if current is not None and current >= version:
+            return False
+        self._store(key, value, ttl)
+        if key in self._entries:
+            self._versions[key] = version
+        return True
+
+    async def get_versioned(self, key: str) -> tuple[int, bytes] | None:
+        """The (version, value) `put_versioned` stored, or None; a hit marks it recently used."""
+        value = self._lookup(key)
+        version = self._versions.get(key)
+        if value is None or version is None:
+            return None
+        return version, value
+
+    def _lookup(self, key: str) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -74,8 +107,7 @@ class MemoryCache:
         self._entries.move_to_end(key)
         return value
 
-    async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
-        """Store `value`, evicting least recently used entries to stay within the bounds."""
+    def _store(self, key: str, value: bytes, ttl: float | None) -> None:
         self._remove(key)
         if ttl is not None and ttl <= 0:
             return  # already expired: storing it would only evict live entries
@@ -97,10 +129,12 @@ class MemoryCache:
     async def close(self) -> None:
         """Drop every entry."""
         self._entries.clear()
+        self._versions.clear()
         self._bytes = 0
 
     def _remove(self, key: str) -> None:
         entry = self._entries.pop(key, None)
+        self._versions.pop(key, None)
         if entry is not None:
             self._bytes -= _size(key, entry[0])
 

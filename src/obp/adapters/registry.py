@@ -87,5 +87,14 @@ KEYSTORES = Registry(
     },
 )
 
+BLOBS = Registry(
+    port="blob store",
+    setting="OBP_BLOB_URL",
+    factories={
+        "file": "obp.adapters.blobs_fs:create",
+        "s3": "obp.adapters.blobs_s3:create",
+    },
+)
+
 # Backends that live inside one process: several workers or replicas need shared ones.
 IN_PROCESS_SCHEMES = frozenset({"memory"})

@@ -16,6 +16,7 @@ from obp.http.middleware import RequestContextMiddleware
 from obp.http.problems import install_error_handlers
 from obp.logs import configure_logging
 from obp.services.audit.router import router as audit_router
+from obp.services.files.router import router as files_router
 from obp.services.iam.credential_router import router as credential_router
 from obp.services.iam.identity_router import router as identity_router
 from obp.services.iam.router import router as iam_router
@@ -72,6 +73,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         audit_router,
     ):
         app.include_router(router, max_body_size=settings.max_request_bytes)
+    # Uploads stream through; the service counts the file's own bytes against the limit, and a
+    # multipart form may add its boundaries and fields around them.
+    app.include_router(files_router, max_body_size=settings.max_file_bytes + 1024 * 1024)
     return app
 
 

@@ -28,6 +28,7 @@ STATUS_BY_ERROR: Mapping[type[errors.ObpError], int] = {
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
     errors.PayloadTooLarge: 413,
+    errors.RangeNotSatisfiable: 416,
     errors.UnsupportedMediaType: 415,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
@@ -118,6 +119,8 @@ async def _obp_error(request: Request, exc: Exception) -> JSONResponse:
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
+    if isinstance(exc, errors.RangeNotSatisfiable):
+        headers["Content-Range"] = f"bytes */{exc.size}"
     if status == 503:
         headers["Retry-After"] = "5"
     elif status >= 500:

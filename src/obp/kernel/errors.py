@@ -63,6 +63,16 @@ class PayloadTooLarge(ObpError):
     title = "Payload too large"
 
 
+class RangeNotSatisfiable(ObpError):
+    """A byte range lies wholly outside a resource of `size` bytes."""
+
+    title = "Range not satisfiable"
+
+    def __init__(self, detail: str, *, size: int) -> None:
+        super().__init__(detail)
+        self.size = size
+
+
 class UnsupportedMediaType(ObpError):
     """The request body is in a format the endpoint does not accept."""
 

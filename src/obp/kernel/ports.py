@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -39,6 +39,21 @@ class Cache(Probe, Protocol):
 
     async def delete(self, *keys: str) -> None:
         """Remove the keys; absent keys are ignored."""
+        ...
+
+    async def put_versioned(
+        self, key: str, value: bytes, *, version: int, ttl: float | None = None
+    ) -> bool:
+        """Store `value` as `version` (0 <= version < 10**20) unless the key holds that version
+        or a newer one; atomic, so of concurrent writers the highest version stays.
+
+        Whether it was newer: a `ttl` <= 0 then stores nothing but removes the older entry. A
+        key is used either through `put_versioned`/`get_versioned` or `set`/`get`, never both.
+        """
+        ...
+
+    async def get_versioned(self, key: str) -> tuple[int, bytes] | None:
+        """The (version, value) `put_versioned` stored, or None when absent or expired."""
         ...
 
     async def close(self) -> None:
@@ -156,6 +171,57 @@ class KeyStore(Probe, Protocol):
 
     async def close(self) -> None:
         """Release the store (sessions, file handles)."""
+        ...
+
+
+class ByteStream(Protocol):
+    """Bytes in chunks, as from `async for`; `aclose` releases the stream before its end."""
+
+    def __aiter__(self) -> ByteStream: ...
+
+    async def __anext__(self) -> bytes: ...
+
+    async def aclose(self) -> None:
+        """Release the file or connection now (it is also released at the end or when dropped)."""
+        ...
+
+
+class BlobStore(Probe, Protocol):
+    """Objects of bytes by key, streamed in and out in bounded memory, whatever their size.
+
+    Keys are `/`-separated relative paths whose segments match `[A-Za-z0-9._-]+` (neither `.`
+    nor `..`), at most 1024 bytes, starting with the namespace; any other key raises
+    `InvalidInput`. A key must not also be a folder of other keys (`a/b` beside `a/b/c`): S3
+    allows it, files do not. A failed or cancelled `put` propagates its exception and leaves
+    nothing of itself (an earlier object under the key stays as it was).
+    """
+
+    async def start(self) -> None:
+        """Open connections and sweep what a crash left behind."""
+        ...
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        """Store the chunks as object `key`, replacing any; return the byte count once durable."""
+        ...
+
+    async def read(self, key: str, *, offset: int = 0, length: int | None = None) -> ByteStream:
+        """`NotFound` at once if absent, else bytes [offset, offset+length) in chunks <= 1 MiB."""
+        ...
+
+    async def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None if it is absent."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the object and any unfinished upload of it; absent is fine."""
+        ...
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with `prefix` (not empty); return how many."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and stop background work."""
         ...
 
 

@@ -61,8 +61,9 @@ async def list_namespaces(
 
 @router.get("/{ns}", responses=problem_responses(404), summary="Get a namespace")
 async def get_namespace(ns: str, platform: PlatformDep, principal: PrincipalDep) -> NamespaceRead:
-    """One namespace by name."""
-    return NamespaceRead.of(await platform.namespaces.get(principal=principal, name=ns))
+    """One namespace by name, with what it stores (files, kv: counts and bytes)."""
+    namespace, usage = await platform.namespaces.get_with_usage(principal=principal, name=ns)
+    return NamespaceRead.of(namespace, usage)
 
 
 @router.patch(

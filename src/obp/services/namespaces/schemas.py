@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from obp.kernel.names import NAMESPACE_PATTERN
+from obp.kernel.usage import Usage
 from obp.services.namespaces.model import MAX_DESCRIPTION, MAX_FULL_NAME, Namespace
 
 
@@ -33,17 +35,27 @@ class NamespaceUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
 
 
+class StorageUsage(BaseModel):
+    """How many objects and bytes a namespace stores in one service."""
+
+    count: int
+    bytes: int
+
+
 class NamespaceRead(BaseModel):
-    """A namespace as the API returns it."""
+    """A namespace as the API returns it; `usage` only when one namespace is read."""
 
     name: str
     full_name: str
     description: str
     created_at: datetime
     updated_at: datetime
+    usage: dict[str, StorageUsage] | None = Field(
+        default=None, description="Per storage service (files, kv): object count and bytes"
+    )
 
     @classmethod
-    def of(cls, namespace: Namespace) -> NamespaceRead:
+    def of(cls, namespace: Namespace, usage: Mapping[str, Usage] | None = None) -> NamespaceRead:
         """The public view of a namespace."""
         return cls(
             name=namespace.name,
@@ -51,6 +63,9 @@ class NamespaceRead(BaseModel):
             description=namespace.description,
             created_at=namespace.created_at,
             updated_at=namespace.updated_at,
+            usage=None
+            if usage is None
+            else {k: StorageUsage(count=u.count, bytes=u.bytes) for k, u in usage.items()},
         )
 
 

@@ -15,6 +15,7 @@ from obp.kernel.names import (
 )
 from obp.kernel.paging import Page, decode_cursor, page_of, validate_limit
 from obp.kernel.ports import UnitOfWorkFactory
+from obp.kernel.usage import Usage, UsageSource
 from obp.services.namespaces.model import Namespace, check_description, check_full_name
 from obp.services.namespaces.repository import NamespaceRepository
 
@@ -27,6 +28,11 @@ class NamespaceService:
     def __init__(self, *, unit_of_work: UnitOfWorkFactory, access: Access) -> None:
         self._uow = unit_of_work
         self._access = access
+        self._usage_sources: dict[str, UsageSource] = {}
+
+    def add_usage_source(self, service: str, source: UsageSource) -> None:
+        """Report what `source` stores per namespace under `service` (wired by bootstrap)."""
+        self._usage_sources[service] = source
 
     async def create(
         self, *, principal: Principal, name: str, full_name: str = "", description: str = ""
@@ -57,6 +63,17 @@ class NamespaceService:
         """The namespace called `name`, or `NotFound`."""
         await self._authorize(principal, name, "namespace.get")
         return await self.lookup(name=name)
+
+    async def get_with_usage(
+        self, *, principal: Principal, name: str
+    ) -> tuple[Namespace, dict[str, Usage]]:
+        """The namespace and what it stores in each storage service."""
+        namespace = await self.get(principal=principal, name=name)
+        usage = {
+            service: await source.usage(namespace=name, since=namespace.created_at)
+            for service, source in sorted(self._usage_sources.items())
+        }
+        return namespace, usage
 
     async def created_at(self, name: str) -> datetime | None:
         """When the namespace called `name` was created, or None if it does not exist."""

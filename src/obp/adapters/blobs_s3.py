@@ -1,0 +1,465 @@
+"""S3 blob store on aiobotocore: AWS or any S3 API (MinIO, Ceph, Garage, moto in tests).
+
+`s3://BUCKET?endpoint=http://host:port&region=us-east-1`, with the options below. Credentials
+come from `access_key` and `secret_key` or, without them, from the standard AWS chain
+(`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, profiles, instance roles). Objects up to one part
+(8 MiB) are one PutObject; larger ones a multipart upload of 8 MiB parts, aborted on failure.
+Give the bucket a lifecycle rule aborting incomplete multipart uploads after a day: a process
+killed mid-upload cannot abort its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+from collections.abc import AsyncIterable, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from obp.adapters.blobs_keys import CHUNK_BYTES, check_key, check_prefix, check_range
+from obp.kernel.errors import (
+    ConfigurationError,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+)
+
+if TYPE_CHECKING:
+    from aiobotocore.response import StreamingBody
+    from types_aiobotocore_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+PART_BYTES = 8 * 1024 * 1024
+MAX_PARTS = 10_000  # S3's limit: objects up to 78 GiB at 8 MiB a part
+# Keys listed (and deleted) per request; S3 returns at most 1000.
+LIST_PAGE_SIZE = 1000
+_OPTIONS = (
+    "endpoint",
+    "region",
+    "access_key",
+    "secret_key",
+    "session_token",
+    "create_bucket",
+    "addressing_style",
+    "max_connections",
+)
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Errors that mean the backend cannot serve us, as opposed to an answer we expect (404, 416).
+_UNREACHABLE = (BotoCoreError, aiohttp.ClientError, OSError)
+
+
+class S3BlobStore:
+    """A BlobStore on one S3 bucket; keys are used as given (callers prefix the namespace)."""
+
+    def __init__(
+        self, bucket: str, *, client_options: dict[str, Any], create_bucket: bool = False
+    ) -> None:
+        self._bucket = bucket
+        self._client_options = client_options
+        self._create_bucket = create_bucket
+        self._client: S3Client | None = None
+        self._exit: contextlib.AsyncExitStack | None = None
+        # Aborts of failed uploads that must finish even if the caller is cancelled again.
+        self._aborts: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        # Never the credentials.
+        endpoint = self._client_options.get("endpoint_url") or "aws"
+        return f"S3BlobStore(bucket={self._bucket!r}, endpoint={endpoint!r})"
+
+    @property
+    def backend(self) -> str:
+        """Always `s3`."""
+        return "s3"
+
+    @property
+    def bucket(self) -> str:
+        """The bucket holding the objects."""
+        return self._bucket
+
+    async def start(self) -> None:
+        """Open the client (one connection pool for the store's life); create the bucket if asked."""
+        if self._client is not None:
+            return
+        stack = contextlib.AsyncExitStack()
+        client = await stack.enter_async_context(
+            get_session().create_client("s3", **self._client_options)
+        )
+        try:
+            if self._create_bucket:
+                await self._ensure_bucket(client)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._client, self._exit = client, stack
+
+    async def ping(self) -> None:
+        """HeadBucket: return if the bucket answers, else raise Unavailable saying why."""
+        client = self._require_client()
+        try:
+            await client.head_bucket(Bucket=self._bucket)
+        except ClientError as exc:
+            status = _status(exc)
+            if status == 404:
+                raise Unavailable(
+                    f"s3: bucket {self._bucket!r} does not exist; create it "
+                    "(or add ?create_bucket=true to OBP_BLOB_URL)"
+                ) from exc
+            if status == 403:
+                raise Unavailable(
+                    f"s3: access to bucket {self._bucket!r} is denied: check the credentials"
+                ) from exc
+            raise _unavailable(exc) from exc
+        except _UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        """PutObject up to one part; beyond, a multipart upload, aborted if anything fails."""
+        client = self._require_client()
+        check_key(key)
+        size = 0
+        buffer = bytearray()
+        upload_id: str | None = None
+        parts: list[dict[str, Any]] = []
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    if len(buffer) == PART_BYTES:
+                        # Full, and more follows: it is a part. (Exactly one part's worth is
+                        # still one PutObject.)
+                        if upload_id is None:
+                            upload_id = await self._begin_upload(client, key)
+                        parts.append(await self._send_part(client, key, upload_id, parts, buffer))
+                        buffer = bytearray()
+                    room = PART_BYTES - len(buffer)
+                    buffer += view[:room]
+                    view = view[room:]
+            with _translated():
+                if upload_id is None:
+                    await client.put_object(Bucket=self._bucket, Key=key, Body=buffer)
+                else:
+                    parts.append(await self._send_part(client, key, upload_id, parts, buffer))
+                    await client.complete_multipart_upload(
+                        Bucket=self._bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                    )
+        except BaseException:
+            if upload_id is not None:
+                await self._abort(client, key, upload_id)
+            raise
+        return size
+
+    async def read(self, key: str, *, offset: int = 0, length: int | None = None) -> S3Chunks:
+        """GetObject with a Range header, so S3 never sends what precedes `offset`."""
+        client = self._require_client()
+        check_key(key)
+        check_range(offset, length)
+        if length == 0:
+            # No Range header asks for nothing: only say whether the object exists.
+            if await self.size(key) is None:
+                raise NotFound(f"blob {key!r} does not exist")
+            return S3Chunks(None)
+        request: dict[str, Any] = {"Bucket": self._bucket, "Key": key}
+        if offset or length is not None:
+            last = "" if length is None else str(offset + length - 1)
+            request["Range"] = f"bytes={offset}-{last}"
+        try:
+            response = await client.get_object(**request)
+        except ClientError as exc:
+            if _status(exc) == 404 and _code(exc) != "NoSuchBucket":
+                raise NotFound(f"blob {key!r} does not exist") from None
+            if _status(exc) == 416:
+                return S3Chunks(None)  # the object exists but ends before `offset`
+            raise _unavailable(exc) from exc
+        except _UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+        return S3Chunks(response["Body"])
+
+    async def size(self, key: str) -> int | None:
+        """HeadObject's ContentLength, or None if there is no object under `key`."""
+        client = self._require_client()
+        check_key(key)
+        try:
+            response = await client.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if _status(exc) == 404:
+                return None
+            raise _unavailable(exc) from exc
+        except _UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+        return response["ContentLength"]
+
+    async def delete(self, key: str) -> None:
+        """DeleteObject, then abort the unfinished multipart uploads of exactly this key."""
+        client = self._require_client()
+        check_key(key)
+        with _translated():
+            await client.delete_object(Bucket=self._bucket, Key=key)
+            await self._abort_uploads(client, key, exact=True)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete the listed objects a page at a time, then unfinished uploads under `prefix`."""
+        client = self._require_client()
+        check_prefix(prefix)
+        count = 0
+        with _translated():
+            pages = client.get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket,
+                Prefix=prefix,
+                PaginationConfig={"PageSize": LIST_PAGE_SIZE},
+            )
+            async for page in pages:
+                doomed = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if not doomed:
+                    continue
+                answer = await client.delete_objects(
+                    Bucket=self._bucket,
+                    Delete={"Objects": doomed, "Quiet": True},  # type: ignore[typeddict-item]
+                )
+                for error in answer.get("Errors", []):
+                    raise Unavailable(
+                        f"s3: deleting {error.get('Key')!r} failed: {error.get('Code')} "
+                        f"{error.get('Message', '')}".rstrip()
+                    )
+                count += len(doomed)
+            await self._abort_uploads(client, prefix, exact=False)
+        return count
+
+    async def close(self) -> None:
+        """Let pending aborts finish, then close the client and its connections."""
+        if self._aborts:
+            await asyncio.gather(*self._aborts, return_exceptions=True)
+        stack, self._exit, self._client = self._exit, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    def _require_client(self) -> S3Client:
+        if self._client is None:
+            raise Unavailable("s3: blob store not started")
+        return self._client
+
+    async def _ensure_bucket(self, client: S3Client) -> None:
+        region = self._client_options["region_name"]
+        request: dict[str, Any] = {"Bucket": self._bucket}
+        if region != "us-east-1":  # the one region S3 refuses to be told about
+            request["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            await client.create_bucket(**request)
+        except ClientError as exc:
+            # Ours already (AWS says owned; others say exists): any other owner shows at ping.
+            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise _unavailable(exc) from exc
+        except _UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+
+    async def _begin_upload(self, client: S3Client, key: str) -> str:
+        with _translated():
+            answer = await client.create_multipart_upload(Bucket=self._bucket, Key=key)
+        return answer["UploadId"]
+
+    async def _send_part(
+        self,
+        client: S3Client,
+        key: str,
+        upload_id: str,
+        parts: list[dict[str, Any]],
+        body: bytearray,
+    ) -> dict[str, Any]:
+        number = len(parts) + 1
+        if number > MAX_PARTS:
+            raise PayloadTooLarge(
+                f"s3: blob {key!r} is larger than {MAX_PARTS} parts of {PART_BYTES} bytes"
+            )
+        with _translated():
+            answer = await client.upload_part(
+                Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+        return {"ETag": answer["ETag"], "PartNumber": number}
+
+    async def _abort(self, client: S3Client, key: str, upload_id: str) -> None:
+        """Abort an upload; shielded, so a second cancellation does not leave it half-done."""
+        task = asyncio.create_task(self._abort_quietly(client, key, upload_id))
+        self._aborts.add(task)
+        task.add_done_callback(self._aborts.discard)
+        await asyncio.shield(task)
+
+    async def _abort_quietly(self, client: S3Client, key: str, upload_id: str) -> None:
+        try:
+            await client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if _code(exc) != "NoSuchUpload":  # already aborted (a delete of the key) is fine
+                log.warning("s3: aborting the upload of %r failed: %s", key, _describe(exc))
+        except _UNREACHABLE as exc:
+            # The upload's own failure is what the caller needs to see; this one is logged.
+            log.warning("s3: aborting the upload of %r failed: %s", key, _describe(exc))
+
+    async def _abort_uploads(self, client: S3Client, prefix: str, *, exact: bool) -> None:
+        pages = client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self._bucket, Prefix=prefix
+        )
+        async for page in pages:
+            for upload in page.get("Uploads", []):
+                key, upload_id = upload.get("Key", ""), upload.get("UploadId", "")
+                if key and upload_id and (key == prefix or not exact):
+                    await self._abort_quietly(client, key, upload_id)
+
+
+class S3Chunks:
+    """The body of one GetObject, a chunk at a time; closing it releases the connection."""
+
+    def __init__(self, body: StreamingBody | None) -> None:
+        self._body = body
+
+    def __aiter__(self) -> S3Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        body = self._body
+        if body is None:
+            raise StopAsyncIteration
+        try:
+            with _translated():
+                data = await body.read(CHUNK_BYTES)
+        except BaseException:
+            self._release()
+            raise
+        if not data:
+            self._release()
+            raise StopAsyncIteration
+        return data
+
+    async def aclose(self) -> None:
+        """Close the HTTP response now."""
+        self._release()
+
+    def _release(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
+
+    def __del__(self) -> None:
+        # Dropped half-read: close the response so its connection is not held for ever. After
+        # the event loop closed there is nothing left to release, and closing would fail.
+        with contextlib.suppress(Exception):
+            self._release()
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """Backend failures become Unavailable at the adapter's edge."""
+    try:
+        yield
+    except ClientError as exc:
+        if _code(exc) == "NoSuchUpload":  # only a put sends parts: a delete aborted its upload
+            raise Conflict("s3: the blob was deleted while being uploaded") from exc
+        raise _unavailable(exc) from exc
+    except _UNREACHABLE as exc:
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: BaseException) -> Unavailable:
+    return Unavailable(f"s3: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        message = error.get("Message") or ""
+        return f"{error.get('Code', 'error')} (HTTP {_status(exc)}) {message}".rstrip()
+    return str(exc) or type(exc).__name__
+
+
+def _status(exc: ClientError) -> int | None:
+    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def create(url: str, **_: object) -> S3BlobStore:
+    """An S3BlobStore from `s3://bucket?endpoint=&region=&access_key=&secret_key=&...`."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "s3":
+        raise ConfigurationError(f"blob store URL must start with s3://, got {parts.scheme!r}")
+    bucket = parts.hostname or ""
+    if not _BUCKET.fullmatch(bucket) or parts.path not in ("", "/") or parts.fragment:
+        raise ConfigurationError(
+            "OBP_BLOB_URL: an S3 blob store is s3://BUCKET?endpoint=https://host:port&region=…, "
+            "where BUCKET is a valid bucket name (3-63 of a-z 0-9 . -), without a path"
+        )
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise ConfigurationError(
+            f"OBP_BLOB_URL: S3 option {unknown[0]!r} is not accepted; "
+            f"accepted: {', '.join(_OPTIONS)}"
+        )
+    endpoint = options.get("endpoint") or None
+    if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
+        raise ConfigurationError("OBP_BLOB_URL: endpoint must be an http:// or https:// URL")
+    access_key, secret_key = options.get("access_key"), options.get("secret_key")
+    if (access_key is None) != (secret_key is None):
+        raise ConfigurationError(
+            "OBP_BLOB_URL: give both access_key and secret_key, or neither (then the AWS "
+            "variables and profiles are used)"
+        )
+    region = (
+        options.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    ) or "us-east-1"
+    # S3-compatible servers on their own endpoint rarely have a DNS name per bucket.
+    style = options.get("addressing_style") or ("path" if endpoint else "auto")
+    if style not in ("path", "virtual", "auto"):
+        raise ConfigurationError("OBP_BLOB_URL: addressing_style is path, virtual or auto")
+    try:
+        connections = int(options.get("max_connections") or 50)
+    except ValueError:
+        connections = 0
+    if not 1 <= connections <= 1000:
+        raise ConfigurationError("OBP_BLOB_URL: max_connections is a number from 1 to 1000")
+    create_bucket = _flag(options.get("create_bucket", "false"))
+    client_options: dict[str, Any] = {
+        "region_name": region,
+        "endpoint_url": endpoint,
+        "aws_access_key_id": access_key or None,
+        "aws_secret_access_key": secret_key or None,
+        "aws_session_token": options.get("session_token") or None,
+        "config": AioConfig(
+            signature_version="s3v4",
+            s3={"addressing_style": style},
+            # Fail fast enough for /readyz and requests, retry what S3 asks to be retried.
+            connect_timeout=5,
+            read_timeout=60,
+            retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=connections,
+            # Checksums only where S3 requires them: the newer default (CRC on every upload)
+            # is refused by many S3-compatible servers.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    }
+    return S3BlobStore(bucket, client_options=client_options, create_bucket=create_bucket)
+
+
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"OBP_BLOB_URL: create_bucket is true or false, got {value!r}")
+

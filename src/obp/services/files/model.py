@@ -1,0 +1,97 @@
+"""File records and the rules their fields keep; no I/O."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from obp.kernel.errors import InvalidInput
+from obp.kernel.usage import Usage
+
+__all__ = ["FileRecord", "Usage"]
+
+MAX_NAME_BYTES = 1024
+MAX_CONTENT_TYPE = 255
+MAX_METADATA_BYTES = 16 * 1024
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """A stored file: its bytes live in the blob store under `blob_key`."""
+
+    namespace: str
+    id: str
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    created_by: str
+
+    @property
+    def blob_key(self) -> str:
+        """Where the bytes are: blob keys start with the namespace."""
+        return blob_key(self.namespace, self.id)
+
+    @property
+    def etag(self) -> str:
+        """A strong validator: the SHA-256 of the content, quoted."""
+        return f'"{self.sha256}"'
+
+
+def blob_key(namespace: str, file_id: str) -> str:
+    """The blob key of a file."""
+    return f"{namespace}/files/{file_id}"
+
+
+def check_name(name: str, *, loc: tuple[str | int, ...]) -> str:
+    """A file name: 1 to 1024 bytes of UTF-8, no control characters, `/` allowed."""
+    if not name or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise InvalidInput.field(loc, f"must be 1 to {MAX_NAME_BYTES} bytes of UTF-8")
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
+        raise InvalidInput.field(
+            loc,
+            "must not contain control characters or lone surrogates; any other text is accepted",
+        )
+    return name
+
+
+def check_content_type(content_type: str | None, *, loc: tuple[str | int, ...]) -> str:
+    """A media type such as `text/plain; charset=utf-8`; absent means octet-stream."""
+    if content_type is None or content_type.strip() == "":
+        return DEFAULT_CONTENT_TYPE
+    value = content_type.strip()
+    kind, _, _ = value.partition(";")
+    main, slash, sub = kind.strip().partition("/")
+    if (
+        len(value) > MAX_CONTENT_TYPE
+        or not slash
+        or not main
+        or not sub
+        or not value.isascii()
+        or any(not char.isprintable() for char in content_type)
+    ):
+        raise InvalidInput.field(
+            loc, f"must be a media type like 'text/plain', at most {MAX_CONTENT_TYPE} characters"
+        )
+    return value
+
+
+def parse_metadata(raw: str | None, *, loc: tuple[str | int, ...]) -> dict[str, Any]:
+    """User metadata: a JSON object of at most 16 KiB, given as text."""
+    if raw is None or raw.strip() == "":
+        return {}
+    if len(raw.encode()) > MAX_METADATA_BYTES:
+        raise InvalidInput.field(loc, f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput.field(loc, 'must be a JSON object, such as {"k": "v"}') from exc
+    if not isinstance(value, dict):
+        raise InvalidInput.field(loc, 'must be a JSON object, such as {"k": "v"}')
+    return value
