@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -64,14 +65,14 @@ class S3Bucket:
         async with self.client() as client:
             try:
                 found: list[str] = []
-                async for page in client.get_paginator("list_objects_v2").paginate(
+                async for objects in client.get_paginator("list_objects_v2").paginate(
                     Bucket=self.name
                 ):
-                    found += [item["Key"] for item in page.get("Contents", [])]
-                async for page in client.get_paginator("list_multipart_uploads").paginate(
+                    found += [item["Key"] for item in objects.get("Contents", [])]
+                async for uploads in client.get_paginator("list_multipart_uploads").paginate(
                     Bucket=self.name
                 ):
-                    found += [f"upload:{item['Key']}" for item in page.get("Uploads", [])]
+                    found += [f"upload:{item['Key']}" for item in uploads.get("Uploads", [])]
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
                     return []
@@ -82,17 +83,17 @@ class S3Bucket:
         """Abort uploads, delete every object, then the bucket (if it was ever made)."""
         async with self.client() as client:
             try:
-                async for page in client.get_paginator("list_multipart_uploads").paginate(
+                async for uploads in client.get_paginator("list_multipart_uploads").paginate(
                     Bucket=self.name
                 ):
-                    for upload in page.get("Uploads", []):
+                    for upload in uploads.get("Uploads", []):
                         await client.abort_multipart_upload(
                             Bucket=self.name, Key=upload["Key"], UploadId=upload["UploadId"]
                         )
-                async for page in client.get_paginator("list_objects_v2").paginate(
+                async for objects in client.get_paginator("list_objects_v2").paginate(
                     Bucket=self.name
                 ):
-                    for item in page.get("Contents", []):
+                    for item in objects.get("Contents", []):
                         await client.delete_object(Bucket=self.name, Key=item["Key"])
                 await client.delete_bucket(Bucket=self.name)
             except ClientError as exc:
@@ -100,11 +101,18 @@ class S3Bucket:
                     raise
 
 
-@pytest_asyncio.fixture
-async def s3_bucket() -> AsyncIterator[S3Bucket]:
-    """A fresh bucket name on the test S3 server, and the bucket removed afterwards."""
+@asynccontextmanager
+async def fresh_bucket() -> AsyncIterator[S3Bucket]:
+    """A bucket name no one used on the test S3 server (skip if none), removed on the way out."""
     bucket = S3Bucket(endpoint=server_url("s3"), name=f"obp-test-{uuid.uuid4().hex}")
     try:
         yield bucket
     finally:
         await bucket.remove()
+
+
+@pytest_asyncio.fixture
+async def s3_bucket() -> AsyncIterator[S3Bucket]:
+    """A fresh bucket name on the test S3 server, and the bucket removed afterwards."""
+    async with fresh_bucket() as bucket:
+        yield bucket

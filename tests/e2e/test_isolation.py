@@ -15,6 +15,7 @@ token's.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -36,7 +37,17 @@ PASSWORD = "isolation passphrase 0001"
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
 
 Operation = tuple[str, str]  # (METHOD, path template as the OpenAPI document spells it)
-Body = dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A request body of bytes (files, KV values), with the headers that describe it."""
+
+    content: bytes
+    headers: dict[str, str]
+
+
+Body = dict[str, Any] | Raw | None
 
 # Answer without a token, on purpose; the value says why.
 PUBLIC: dict[Operation, str] = {
@@ -73,6 +84,7 @@ class Tenant:
     api_key: str
     api_key_secret: str
     secret: str
+    file: str
     # Text only this tenant's data contains: no answer to an intruder may carry any of it.
     markers: tuple[str, ...]
 
@@ -85,6 +97,7 @@ class Tenant:
             "role_id": self.role,
             "identity_id": self.identity,
             "key_id": self.api_key,
+            "file_id": self.file,
         }
 
 
@@ -100,6 +113,12 @@ TENANT: dict[Operation, Callable[[Tenant], Body]] = {
     ("GET", f"{NS}/secrets/{{name}}"): lambda t: None,
     ("DELETE", f"{NS}/secrets/{{name}}"): lambda t: None,
     ("GET", f"{NS}/secrets"): lambda t: None,
+    ("POST", f"{NS}/files"): lambda t: Raw(b"planted", {"X-OBP-File-Name": "planted.txt"}),
+    ("GET", f"{NS}/files"): lambda t: None,
+    ("GET", f"{NS}/files/{{file_id}}"): lambda t: None,
+    ("HEAD", f"{NS}/files/{{file_id}}"): lambda t: None,
+    ("GET", f"{NS}/files/{{file_id}}/stat"): lambda t: None,
+    ("DELETE", f"{NS}/files/{{file_id}}"): lambda t: None,
     ("POST", f"{NS}/vault/data-key/rotate"): lambda t: None,
     ("GET", f"{NS}/vault/keys"): lambda t: None,
     ("POST", f"{NS}/vault/keys/rotate"): lambda t: None,
@@ -169,6 +188,7 @@ class World:
             api_key=_fake_id(),
             api_key_secret="",
             secret="nothing-here",
+            file=_fake_id(),
             markers=(),
         )
 
@@ -232,8 +252,16 @@ def _populate(admin: Client, namespace: str, *, create: bool = True) -> Tenant:
     ).json()
     secret = f"probe-{tag}"
     secret_value = f"secret-value-{secrets.token_hex(8)}"
+    file_id = _fake_id()
+    file_text = f"file-content-{secrets.token_hex(8)}"
     if namespace != "global":
         admin.request("PUT", f"{base}/secrets/{secret}", json={"value": secret_value})
+        file_id = admin.request(
+            "POST",
+            f"{base}/files",
+            content=file_text.encode(),
+            headers={"X-OBP-File-Name": f"file-{tag}.txt", "Content-Type": "text/plain"},
+        ).json()["id"]
     return Tenant(
         name=namespace,
         root_policy=root,
@@ -244,8 +272,11 @@ def _populate(admin: Client, namespace: str, *, create: bool = True) -> Tenant:
         api_key=key["id"],
         api_key_secret=key["secret"],
         secret=secret,
+        file=file_id,
         markers=(
             secret_value,
+            file_text,
+            f"file-{tag}.txt",
             key["secret"],
             policy["name"],
             f"policy-marker-{tag}",
@@ -323,6 +354,8 @@ def _path(template: str, values: Mapping[str, str]) -> str:
 def _send(http: httpx.Client, method: str, path: str, body: Body) -> httpx.Response:
     if body is None:
         return http.request(method, path)
+    if isinstance(body, Raw):
+        return http.request(method, path, content=body.content, headers=body.headers)
     return http.request(method, path, json=body)
 
 
@@ -353,6 +386,10 @@ def _snapshot(admin: Client, tenant: Tenant) -> dict[str, Any]:
     listed = state["secrets"][1]["items"] if state["secrets"][0] == 200 else []
     for secret in listed:
         state[f"secret {secret['name']}"] = _read(admin, f"{base}/secrets/{secret['name']}")
+    state["files"] = _read(admin, f"{base}/files", limit=1000)
+    for item in state["files"][1]["items"] if state["files"][0] == 200 else []:
+        content = admin.request("GET", f"{base}/files/{item['id']}").content
+        state[f"file {item['id']}"] = hashlib.sha256(content).hexdigest()
     return state
 
 

@@ -201,9 +201,7 @@ class _Upload:
                 ) from None
             except FileNotFoundError:
                 if not self.path.exists():
-                    raise Conflict(
-                        f"blob {self.key!r} was deleted while being uploaded"
-                    ) from None
+                    raise Conflict(f"blob {self.key!r} was deleted while being uploaded") from None
                 if attempt == 4:
                     raise
         # The rename, and every folder we made, must reach the disk before we say it is stored.

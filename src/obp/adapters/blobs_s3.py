@@ -88,7 +88,7 @@ class S3BlobStore:
         return self._bucket
 
     async def start(self) -> None:
-        """Open the client (one connection pool for the store's life); create the bucket if asked."""
+        """Open the client, one connection pool for the store's life; create the bucket if asked."""
         if self._client is not None:
             return
         stack = contextlib.AsyncExitStack()
@@ -419,7 +419,9 @@ def create(url: str, **_: object) -> S3BlobStore:
             "variables and profiles are used)"
         )
     region = (
-        options.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        options.get("region")
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
     ) or "us-east-1"
     # S3-compatible servers on their own endpoint rarely have a DNS name per bucket.
     style = options.get("addressing_style") or ("path" if endpoint else "auto")
@@ -462,4 +464,3 @@ def _flag(value: str) -> bool:
     if lowered in ("", "0", "false", "no", "off"):
         return False
     raise ConfigurationError(f"OBP_BLOB_URL: create_bucket is true or false, got {value!r}")
-

@@ -88,9 +88,10 @@ class KvCache:
         return self._ttl
 
     @staticmethod
-    def key(namespace: str, incarnation: datetime, key: str) -> str:
-        """The cache key: a namespace created again under its name never sees the old one's."""
-        return f"kv:{namespace}:{microseconds(incarnation)}:{key}"
+    def key(namespace: str, incarnation: int, key: str) -> str:
+        """The cache key; `incarnation` (when the namespace was created, in microseconds) keeps
+        a namespace created again under its name from seeing the old one's entries."""
+        return f"kv:{namespace}:{incarnation}:{key}"
 
     async def read(self, cache_key: str) -> Cached | None:
         """The cached entry, or None on a miss (or when the cache cannot be reached)."""

@@ -1,0 +1,7 @@
+"""Key-value storage: raw values under keys, per namespace. Other contexts import only here."""
+
+from obp.services.kv.model import KvEntry, Preconditions
+from obp.services.kv.service import EVENT_SERVICE, KvService
+from obp.services.kv.sweeper import KvSweeper
+
+__all__ = ["EVENT_SERVICE", "KvEntry", "KvService", "KvSweeper", "Preconditions"]
