@@ -187,9 +187,7 @@ class HttpxTransfers:
 
     def __init__(self, host: str, port: int) -> None:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        self._client = httpx.Client(
-            base_url=f"http://{host}:{port}", limits=limits, timeout=120.0
-        )
+        self._client = httpx.Client(base_url=f"http://{host}:{port}", limits=limits, timeout=120.0)
 
     def download(
         self, path: str, *, headers: Headers = (), sink: Sink | None = None, keep: bool = False
@@ -213,9 +211,7 @@ class HttpxTransfers:
         started = time.perf_counter()
         sent = {**dict(headers), "Content-Length": str(size)}
         response = self._client.post(path, content=chunks, headers=sent)
-        return Transfer(
-            response.status_code, size, time.perf_counter() - started, response.content
-        )
+        return Transfer(response.status_code, size, time.perf_counter() - started, response.content)
 
     def close(self) -> None:
         """Close the connection."""

@@ -56,6 +56,11 @@ class ServerProcess:
         self._process: subprocess.Popen[bytes] | None = None
         self._admin_token: str | None = None
 
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The environment the server runs with."""
+        return self._env
+
     def start(self, *, timeout: float = 60.0) -> Self:
         """Start and wait until `/healthz` answers."""
         log = self.log_path.open("ab")

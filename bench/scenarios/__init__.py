@@ -8,6 +8,10 @@ from bench.report import Outcome
 from bench.scenarios import (
     auth_get,
     authz_decide,
+    file_download,
+    file_range,
+    file_upload,
+    kv,
     namespace_create,
     namespace_get,
     namespace_memory,
@@ -27,4 +31,9 @@ SCENARIOS: dict[str, Scenario] = {
     "auth_get": auth_get.run,
     "password_grant": password_grant.run,
     "refresh_grant": refresh_grant.run,
+    "kv_get": kv.run_get,
+    "kv_put": kv.run_put,
+    "file_download": file_download.run,
+    "file_upload": file_upload.run,
+    "file_range": file_range.run,
 }

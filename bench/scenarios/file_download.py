@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import statistics
 import sys
+from typing import Any
 
 from bench.connections import ClientKind
 from bench.files import MIB, FileBench, Measured, Payload, Side, file_chunks, mib_per_s, spread
@@ -55,8 +56,10 @@ def run(*, quick: bool, client: ClientKind = "raw") -> Outcome:
         round(b.transfer.seconds / o.transfer.seconds, 3)
         for b, o in zip(runs["nginx"], runs["obp"], strict=True)
     ]
-    obp_rate = results["obp"]["mib_per_s"]["median"]
-    nginx_rate = results["nginx"]["mib_per_s"]["median"]
+    obp_rate, nginx_rate = (
+        statistics.median(mib_per_s(size, m.transfer.seconds) for m in runs[name])
+        for name in ("obp", "nginx")
+    )
     return Outcome(
         parameters={
             "file_mib": size // MIB,
@@ -73,15 +76,11 @@ def run(*, quick: bool, client: ClientKind = "raw") -> Outcome:
     )
 
 
-def _figures(measured: list[Measured], size: int) -> dict[str, object]:
+def _figures(measured: list[Measured], size: int) -> dict[str, Any]:
     gib = size / (1024 * MIB)
     return {
         "mib_per_s": spread([mib_per_s(size, m.transfer.seconds) for m in measured]),
-        "seconds": spread([m.transfer.seconds for m in measured], 3),
-        "server_cpu_s_per_gib": round(
-            statistics.median(m.server_cpu_s for m in measured) / gib, 3
-        ),
-        "client_cpu_s_per_gib": round(
-            statistics.median(m.client_cpu_s for m in measured) / gib, 3
-        ),
+        "seconds": spread([m.transfer.seconds for m in measured], 4),
+        "server_cpu_s_per_gib": round(statistics.median(m.server_cpu_s for m in measured) / gib, 3),
+        "client_cpu_s_per_gib": round(statistics.median(m.client_cpu_s for m in measured) / gib, 3),
     }

@@ -33,24 +33,28 @@ def run(*, quick: bool, client: ClientKind = "raw") -> Outcome:
             for name in order:
                 print(f"file_upload: upload {number + 1} {name}", file=sys.stderr)
                 if name == "disk":
-                    seconds["disk"].append(_write(bench.scratch / f"disk-{salt}.bin", payload, size, salt))
+                    seconds["disk"].append(
+                        _write(bench.scratch / f"disk-{salt}.bin", payload, size, salt)
+                    )
                     continue
                 obp = bench.obp()
                 try:
                     before = cpu_seconds(pids)
                     started = time.perf_counter()
-                    stored = bench.upload(obp, f"upload-{salt}.bin", payload.chunks(size, salt=salt), size)
+                    stored = bench.upload(
+                        obp, f"upload-{salt}.bin", payload.chunks(size, salt=salt), size
+                    )
                     seconds["obp"].append(time.perf_counter() - started)
                     server_cpu.append(cpu_seconds(pids) - before)
                 finally:
                     obp.close()
                 if (stored["size"], stored["sha256"]) != (size, expected.hexdigest()):
-                    raise RuntimeError(f"OBP stored {stored['size']} bytes, sha256 {stored['sha256']}")
+                    raise RuntimeError(
+                        f"OBP stored {stored['size']} bytes, sha256 {stored['sha256']}"
+                    )
                 bench.delete(stored["id"])
     rates = {name: [mib_per_s(size, s) for s in values] for name, values in seconds.items()}
-    per_round = [
-        round(d / o, 3) for d, o in zip(seconds["disk"], seconds["obp"], strict=True)
-    ]
+    per_round = [round(d / o, 3) for d, o in zip(seconds["disk"], seconds["obp"], strict=True)]
     obp_rate = statistics.median(rates["obp"])
     disk_rate = statistics.median(rates["disk"])
     gib = size / (1024 * MIB)

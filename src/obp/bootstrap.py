@@ -42,6 +42,7 @@ from obp.services.iam import (
     TokenSettings,
     TokenVerifier,
 )
+from obp.services.kv import KvService
 from obp.services.namespaces import NamespaceService
 from obp.services.secrets import SecretService
 from obp.services.vault import VaultAdmin, VaultService
@@ -55,6 +56,7 @@ def all_tables_metadata() -> sa.MetaData:
     import obp.services.audit.tables
     import obp.services.files.tables
     import obp.services.iam.tables
+    import obp.services.kv.tables
     import obp.services.namespaces.tables
     import obp.services.secrets.tables
     import obp.services.vault.tables  # noqa: F401  (each registers its tables)
@@ -120,6 +122,7 @@ class Platform:
     vault: VaultService
     vault_admin: VaultAdmin
     secrets: SecretService
+    kv: KvService
     iam: IamService
     identities: IdentityService
     access: AccessControl
@@ -252,6 +255,15 @@ async def _services(
         lease_seconds=settings.files_upload_lease_seconds,
     )
     namespaces.add_usage_source("files", files)
+    kv = KvService(
+        unit_of_work=uow,
+        namespaces=namespaces,
+        access=access,
+        cache=cache,
+        cache_ttl=settings.kv_cache_ttl,
+        max_value_bytes=settings.kv_max_value_bytes,
+    )
+    namespaces.add_usage_source("kv", kv)
     return Platform(
         settings=settings,
         database=database,
@@ -262,6 +274,7 @@ async def _services(
         vault=vault,
         vault_admin=VaultAdmin(vault=vault, namespaces=namespaces, access=access),
         secrets=SecretService(unit_of_work=uow, vault=vault, namespaces=namespaces, access=access),
+        kv=kv,
         iam=iam,
         identities=identities,
         access=access,
@@ -291,6 +304,10 @@ def _start_background(platform: Platform) -> None:
     platform.background.append(
         Periodic("files.sweep", sweep_uploads, interval=settings.files_upload_lease_seconds)
     )
+    # Expired values and old tombstones: every worker sweeps, in small batches.
+    platform.background.append(
+        Periodic("kv.sweep", platform.kv.sweep_expired, interval=min(60.0, settings.kv_cache_ttl))
+    )
     for job in platform.background:
         job.start()
 
@@ -299,6 +316,7 @@ def _start_background(platform: Platform) -> None:
 WORKER_JOBS: tuple[tuple[str, str, Callable[[Platform], EventHandler]], ...] = (
     ("obp.vault.purge", "*.namespace.deleted", lambda p: p.vault.purge_namespace),
     ("obp.secrets.purge", "*.namespace.deleted", lambda p: p.secrets.purge_namespace),
+    ("obp.kv.purge", "*.namespace.deleted", lambda p: p.kv.purge_namespace),
     ("obp.iam.purge", "*.namespace.deleted", lambda p: p.iam.purge_namespace),
     ("obp.iam.root-policy", "*.namespace.created", lambda p: p.iam.on_namespace_created),
     ("obp.audit.purge", "*.namespace.deleted", lambda p: p.audit.purge_namespace),
@@ -321,6 +339,7 @@ async def _subscribe(platform: Platform) -> None:
     await bus.subscribe(
         patterns=["*.iam.changed", "*.namespace.deleted"], handler=platform.access.forget
     )
+    await bus.subscribe(patterns=["*.kv.changed"], handler=platform.kv.forget)
     if "worker" not in platform.settings.roles:
         return
     # One worker among all replicas does each of these.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,3 +247,16 @@ def test_sdk_streams_files_both_ways(server: ServerProcess, tmp_path: Path) -> N
         with pytest.raises(ObpApiError) as raised:
             sdk.files.stat(ns, stat["id"])
         assert raised.value.status == 404
+
+
+def test_deleting_a_namespace_deletes_its_blobs(http: httpx.Client, server: ServerProcess) -> None:
+    ns = f"gone-{uuid.uuid4().hex[:10]}"
+    assert http.post("/api/v1/namespaces", json={"name": ns}).status_code == 201
+    stored = _upload(http, ns)
+    blobs = Path(server.env["OBP_DATA_DIR"]) / "blobs" / ns
+    assert [p.name for p in blobs.rglob("*") if p.is_file()] == [stored["id"]]
+    assert http.delete(f"/api/v1/namespaces/{ns}").status_code == 204
+    deadline = time.monotonic() + 20
+    while any(p.is_file() for p in blobs.rglob("*")):
+        assert time.monotonic() < deadline, "the namespace's blobs outlived it"
+        time.sleep(0.1)

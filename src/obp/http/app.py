@@ -21,6 +21,7 @@ from obp.services.iam.credential_router import router as credential_router
 from obp.services.iam.identity_router import router as identity_router
 from obp.services.iam.router import router as iam_router
 from obp.services.iam.token_router import oauth_router
+from obp.services.kv.router import router as kv_router
 from obp.services.namespaces.router import router as namespaces_router
 from obp.services.secrets.router import router as secrets_router
 from obp.services.vault.router import router as vault_router
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         audit_router,
     ):
         app.include_router(router, max_body_size=settings.max_request_bytes)
+    # A value is the whole body: the key-value store's own limit (413 beyond it).
+    app.include_router(kv_router, max_body_size=settings.kv_max_value_bytes)
     # Uploads stream through; the service counts the file's own bytes against the limit, and a
     # multipart form may add its boundaries and fields around them.
     app.include_router(files_router, max_body_size=settings.max_file_bytes + 1024 * 1024)

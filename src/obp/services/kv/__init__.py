@@ -2,6 +2,5 @@
 
 from obp.services.kv.model import KvEntry, Preconditions
 from obp.services.kv.service import EVENT_SERVICE, KvService
-from obp.services.kv.sweeper import KvSweeper
 
-__all__ = ["EVENT_SERVICE", "KvEntry", "KvService", "KvSweeper", "Preconditions"]
+__all__ = ["EVENT_SERVICE", "KvEntry", "KvService", "Preconditions"]

@@ -113,9 +113,7 @@ def _matches(tags: tuple[str, ...], current: KvEntry | None, *, weak: bool) -> b
     if tags == (ANY,):
         return True
     # Strong comparison (If-Match) never matches a weak tag; weak comparison ignores W/.
-    return any(
-        (tag.removeprefix("W/") if weak else tag) == current.etag for tag in tags
-    )
+    return any((tag.removeprefix("W/") if weak else tag) == current.etag for tag in tags)
 
 
 def check_key(key: str) -> str:

@@ -103,9 +103,7 @@ class KvRepository:
         """Delete up to `limit` rows a deleted namespace had; how many went."""
         doomed = (_K.namespace == namespace) & (_K.created_at <= created_before)
         batch = sa.select(_K.key).where(doomed).limit(limit).scalar_subquery()
-        result = await self._conn.execute(
-            kv_entries.delete().where(doomed & _K.key.in_(batch))
-        )
+        result = await self._conn.execute(kv_entries.delete().where(doomed & _K.key.in_(batch)))
         return result.rowcount
 
     async def sweep(self, *, expired_before: datetime, deleted_before: datetime, limit: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from obp.http.deps import PlatformDep, PrincipalDep
 from obp.http.problems import problem_responses
@@ -23,8 +23,9 @@ from obp.services.kv.schemas import KvItem, KvPage, KvWritten
 router = APIRouter(prefix="/api/v1/namespaces/{ns}/kv", tags=["kv"])
 
 EXPIRES_HEADER = "X-OBP-Expires-At"
-_KEY_DOC = f"The key: {KEY_RULE} (percent-encode it in the URL)"
+_KEY_DOC = f"The key: {KEY_RULE}; percent-encode it in the URL"
 
+Key = Annotated[str, Path(description=_KEY_DOC)]
 IfMatch = Annotated[
     str | None, Header(description='Only if the current etag is listed (or "*": if any)')
 ]
@@ -69,7 +70,7 @@ def _headers(entry: KvEntry) -> dict[str, str]:
 )
 async def put_value(
     ns: str,
-    key: str,
+    key: Key,
     request: Request,
     response: Response,
     platform: PlatformDep,
@@ -110,7 +111,7 @@ async def put_value(
 )
 async def get_value(
     ns: str,
-    key: str,
+    key: Key,
     platform: PlatformDep,
     principal: PrincipalDep,
     if_match: IfMatch = None,
@@ -143,7 +144,7 @@ async def get_value(
 )
 async def head_value(
     ns: str,
-    key: str,
+    key: Key,
     platform: PlatformDep,
     principal: PrincipalDep,
     if_match: IfMatch = None,
@@ -175,7 +176,7 @@ async def head_value(
 )
 async def delete_value(
     ns: str,
-    key: str,
+    key: Key,
     platform: PlatformDep,
     principal: PrincipalDep,
     if_match: IfMatch = None,
@@ -198,7 +199,7 @@ async def list_keys(
     principal: PrincipalDep,
     prefix: Annotated[str | None, Query(description="Only keys starting with this")] = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    cursor: Annotated[str | None, Query(max_length=8192)] = None,
 ) -> KvPage:
     """Keys and their metadata in code point order, one page at a time."""
     page = await platform.kv.list(

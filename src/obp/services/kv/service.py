@@ -182,7 +182,9 @@ class KvService:
                 tombstone=True,
             )
             await repository.replace(tombstone)
-            await self._commit_change(uow, tombstone, since=since, by=principal, cache_key=cache_key)
+            await self._commit_change(
+                uow, tombstone, since=since, by=principal, cache_key=cache_key
+            )
         await self._cache.fill(cache_key, tombstone, since=since, now=utcnow())
         return True
 
@@ -283,9 +285,7 @@ class KvService:
         )
         await uow.commit()
 
-    async def _authorize(
-        self, principal: Principal, namespace: str, action: str, key: str
-    ) -> None:
+    async def _authorize(self, principal: Principal, namespace: str, action: str, key: str) -> None:
         await self._access.require(
             principal, namespace=namespace, action=action, resource=f"kv:{key}"
         )
