@@ -32,7 +32,7 @@ typecheck: $(BIN)/obp
 pytest: $(BIN)/obp
 	$(BIN)/pytest -q -ra $(PYTEST_ARGS)
 
-bench: $(BIN)/obp
+bench: $(BIN)/obp system-packages
 	$(BIN)/python -m bench all
 
 clean:

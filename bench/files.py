@@ -1,5 +1,4 @@
-"""What the file scenarios share: payload bytes made a MiB at a time, an OBP server with a
-namespace, an nginx serving a scratch folder, uploads through the API, and figures."""
+"""Shared by the file scenarios: payload bytes, OBP plus nginx in a scratch folder, figures."""
 
 from __future__ import annotations
 
@@ -67,12 +66,10 @@ def file_chunks(path: Path) -> Iterator[bytes]:
 
 
 class FileBench:
-    """A scratch folder holding an OBP server (namespace `NAMESPACE` made) and an nginx serving
-    `www`; both stop and every byte is removed on exit."""
+    """OBP (with `NAMESPACE`) and nginx (serving `www`) in a scratch folder removed on exit."""
 
     def __init__(self, label: str, client: ClientKind) -> None:
         nginx_binary()  # fail before any work when nginx is missing
-        self.label = label
         self.client = client
         self._tmp = Path(tempfile.mkdtemp(prefix=f"obp-bench-{label}-"))
         self.www = self._tmp / "www"
@@ -195,6 +192,25 @@ class Side:
             server_cpu_s=cpu_seconds(self.pids) - server_before,
             client_cpu_s=time.process_time() - client_before,
         )
+
+    def batch(self, count: int) -> Batch:
+        """GET the path `count` times in a row; the CPU is counted over them all (10 ms ticks)."""
+        server_before, client_before = cpu_seconds(self.pids), time.process_time()
+        done = [self.transfers.download(self.path, headers=self.headers) for _ in range(count)]
+        return Batch(
+            done,
+            server_cpu_s=cpu_seconds(self.pids) - server_before,
+            client_cpu_s=time.process_time() - client_before,
+        )
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Transfers made one after the other, and the CPU seconds spent on them all."""
+
+    transfers: list[Transfer]
+    server_cpu_s: float
+    client_cpu_s: float
 
 
 @dataclass(frozen=True)

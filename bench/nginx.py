@@ -56,8 +56,7 @@ def nginx_binary() -> str:
 
 
 class Nginx:
-    """One nginx process (no master, one worker loop) serving `root` at `url`; `prefix` holds
-    its configuration, pid file, error log and temp folders."""
+    """One nginx process serving `root` at `url`; its config, logs and pid live in `prefix`."""
 
     def __init__(self, prefix: Path, root: Path) -> None:
         self.prefix = prefix

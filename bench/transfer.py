@@ -1,5 +1,4 @@
-"""Large HTTP/1.1 bodies in one keep-alive connection: downloads discarded as they arrive, uploads
-streamed from an iterable of chunks; through a minimal blocking socket client, or httpx."""
+"""Large HTTP/1.1 bodies over one keep-alive connection, streamed: a raw socket client or httpx."""
 
 from __future__ import annotations
 
@@ -22,8 +21,7 @@ Sink = Callable[[memoryview], object]
 
 @dataclass(frozen=True)
 class Transfer:
-    """One request: its status, the body bytes moved, the seconds from sending to the last byte,
-    and the response body when it was kept (uploads' answers, small downloads)."""
+    """One request: status, body bytes moved, seconds to the last byte, the body if kept."""
 
     status: int
     body_bytes: int
@@ -37,8 +35,7 @@ class Transfers(Protocol):
     def download(
         self, path: str, *, headers: Headers = (), sink: Sink | None = None, keep: bool = False
     ) -> Transfer:
-        """GET `path`; each piece of the body goes to `sink` (if any), then is dropped unless
-        `keep`."""
+        """GET `path`; each piece of the body goes to `sink`, then is dropped unless `keep`."""
         ...
 
     def upload(

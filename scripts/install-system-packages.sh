@@ -32,7 +32,8 @@ fi
 
 echo "install-system-packages: installing ${missing[*]}"
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+# RUNLEVEL=1: invoke-rc.d then starts no service, so installing nginx never takes port 80.
+RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
   >/dev/null
 for package in "${missing[@]}"; do
   case "$package" in

@@ -17,7 +17,7 @@ NAME = "payload.bin"
 def run(*, quick: bool, client: ClientKind = "raw") -> Outcome:
     """Download the same file in turn from nginx and OBP, one at a time; compare median MiB/s."""
     size = (16 if quick else 256) * MIB
-    downloads = 3 if quick else 5
+    downloads = 3 if quick else 7
     runs: dict[str, list[Measured]] = {"nginx": [], "obp": []}
     with FileBench("download", client) as bench:
         source = bench.www / NAME

@@ -10,8 +10,8 @@ from typing import Any
 from bench.connections import ClientKind
 from bench.files import (
     MIB,
+    Batch,
     FileBench,
-    Measured,
     Payload,
     Side,
     file_chunks,
@@ -32,8 +32,7 @@ def run(*, quick: bool, client: ClientKind = "raw") -> Outcome:
     per_round = 100 if quick else 300
     offset = size // 2 // RANGE_BYTES * RANGE_BYTES
     wanted = (("Range", f"bytes={offset}-{offset + RANGE_BYTES - 1}"),)
-    runs: dict[str, list[Measured]] = {"nginx": [], "obp": []}
-    round_medians: dict[str, list[float]] = {"nginx": [], "obp": []}
+    runs: dict[str, list[Batch]] = {"nginx": [], "obp": []}
     with FileBench("range", client) as bench:
         source = bench.www / NAME
         sha256 = Payload().write(source, size)
@@ -62,27 +61,25 @@ def run(*, quick: bool, client: ClientKind = "raw") -> Outcome:
                 done = side.download(keep=True).transfer
                 if (done.status, done.content) != (206, expected):
                     raise RuntimeError(f"{side.name} answered {done.status}, not the range")
-                for _ in range(WARMUP):
-                    side.download()
+                side.batch(WARMUP)
             for number in range(rounds):
                 # nginx, obp; obp, nginx; ...: drift in machine load hits both sides alike.
                 order = ["nginx", "obp"] if number % 2 == 0 else ["obp", "nginx"]
                 for name in order:
                     print(f"file_range: round {number + 1} {name}", file=sys.stderr)
-                    measured = [sides[name].download() for _ in range(per_round)]
-                    bad = [m.transfer.status for m in measured if m.transfer.status != 206]
+                    batch = sides[name].batch(per_round)
+                    bad = [t.status for t in batch.transfers if t.status != 206]
                     if bad:
                         raise RuntimeError(f"{name} answered {bad[:5]} to range requests")
-                    runs[name].extend(measured)
-                    round_medians[name].append(
-                        statistics.median(m.transfer.seconds for m in measured)
-                    )
+                    runs[name].append(batch)
         finally:
             obp.close()
             web.close()
-    results = {name: _figures(measured) for name, measured in runs.items()}
-    obp_median = results["obp"]["latency_ms"]["p50"]
-    nginx_median = results["nginx"]["latency_ms"]["p50"]
+    results = {name: _figures(batches) for name, batches in runs.items()}
+    obp_median, nginx_median = (
+        statistics.median(t.seconds for batch in runs[name] for t in batch.transfers)
+        for name in ("obp", "nginx")
+    )
     return Outcome(
         parameters={
             "file_mib": size // MIB,
@@ -99,8 +96,8 @@ def run(*, quick: bool, client: ClientKind = "raw") -> Outcome:
         results={
             **results,
             "ratio_per_round": [
-                round(o / n, 3)
-                for n, o in zip(round_medians["nginx"], round_medians["obp"], strict=True)
+                round(_median(o) / _median(n), 3)
+                for n, o in zip(runs["nginx"], runs["obp"], strict=True)
             ],
             "upload": {"seconds": round(upload_s, 3), "mib_per_s": mib_per_s(size, upload_s)},
         },
@@ -109,11 +106,18 @@ def run(*, quick: bool, client: ClientKind = "raw") -> Outcome:
     )
 
 
-def _figures(measured: list[Measured]) -> dict[str, Any]:
-    count = len(measured)
+def _figures(batches: list[Batch]) -> dict[str, Any]:
+    count = sum(len(batch.transfers) for batch in batches)
+    server_cpu = sum(batch.server_cpu_s for batch in batches)
+    client_cpu = sum(batch.client_cpu_s for batch in batches)
     return {
         "requests": count,
-        "latency_ms": latency_ms([m.transfer.seconds for m in measured]),
-        "server_cpu_ms_per_request": round(sum(m.server_cpu_s for m in measured) * 1000 / count, 4),
-        "client_cpu_ms_per_request": round(sum(m.client_cpu_s for m in measured) * 1000 / count, 4),
+        "latency_ms": latency_ms([t.seconds for batch in batches for t in batch.transfers]),
+        "server_cpu_s": round(server_cpu, 3),
+        "server_cpu_ms_per_request": round(server_cpu * 1000 / count, 4),
+        "client_cpu_ms_per_request": round(client_cpu * 1000 / count, 4),
     }
+
+
+def _median(batch: Batch) -> float:
+    return statistics.median(t.seconds for t in batch.transfers)

@@ -17,7 +17,7 @@ from bench.report import Outcome
 def run(*, quick: bool, client: ClientKind = "raw") -> Outcome:
     """Upload (streamed, MiB chunks) and write to disk in turn; compare median MiB/s."""
     size = (16 if quick else 256) * MIB
-    uploads = 3 if quick else 5
+    uploads = 3 if quick else 7
     payload = Payload()
     seconds: dict[str, list[float]] = {"disk": [], "obp": []}
     server_cpu: list[float] = []
@@ -71,10 +71,10 @@ def run(*, quick: bool, client: ClientKind = "raw") -> Outcome:
             "server": "obp serve, defaults (SQLite, 1 worker, file:// blob store)",
         },
         results={
-            "disk": {"mib_per_s": spread(rates["disk"]), "seconds": spread(seconds["disk"], 3)},
+            "disk": {"mib_per_s": spread(rates["disk"]), "seconds": spread(seconds["disk"], 4)},
             "obp": {
                 "mib_per_s": spread(rates["obp"]),
-                "seconds": spread(seconds["obp"], 3),
+                "seconds": spread(seconds["obp"], 4),
                 "server_cpu_s_per_gib": round(statistics.median(server_cpu) / gib, 3),
             },
             "ratio_per_round": per_round,
