@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from obp.client_files import FilesApi
+from obp.client_kv import KvApi
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -63,6 +64,7 @@ class Client:
         self.namespaces = NamespacesApi(self)
         self.secrets = SecretsApi(self)
         self.files = FilesApi(self)
+        self.kv = KvApi(self)
         self.iam = IamApi(self)
 
     def login(self, username: str, password: str, *, namespace: str = "global") -> Tokens:

@@ -85,6 +85,7 @@ class Tenant:
     api_key_secret: str
     secret: str
     file: str
+    kv_key: str
     # Text only this tenant's data contains: no answer to an intruder may carry any of it.
     markers: tuple[str, ...]
 
@@ -98,6 +99,7 @@ class Tenant:
             "identity_id": self.identity,
             "key_id": self.api_key,
             "file_id": self.file,
+            "key": self.kv_key,
         }
 
 
@@ -119,6 +121,11 @@ TENANT: dict[Operation, Callable[[Tenant], Body]] = {
     ("HEAD", f"{NS}/files/{{file_id}}"): lambda t: None,
     ("GET", f"{NS}/files/{{file_id}}/stat"): lambda t: None,
     ("DELETE", f"{NS}/files/{{file_id}}"): lambda t: None,
+    ("PUT", f"{NS}/kv/{{key}}"): lambda t: Raw(b"overwritten", {"Content-Type": "text/plain"}),
+    ("GET", f"{NS}/kv/{{key}}"): lambda t: None,
+    ("HEAD", f"{NS}/kv/{{key}}"): lambda t: None,
+    ("DELETE", f"{NS}/kv/{{key}}"): lambda t: None,
+    ("GET", f"{NS}/kv"): lambda t: None,
     ("POST", f"{NS}/vault/data-key/rotate"): lambda t: None,
     ("GET", f"{NS}/vault/keys"): lambda t: None,
     ("POST", f"{NS}/vault/keys/rotate"): lambda t: None,
@@ -189,6 +196,7 @@ class World:
             api_key_secret="",
             secret="nothing-here",
             file=_fake_id(),
+            kv_key="nothing/here",
             markers=(),
         )
 
@@ -254,7 +262,10 @@ def _populate(admin: Client, namespace: str, *, create: bool = True) -> Tenant:
     secret_value = f"secret-value-{secrets.token_hex(8)}"
     file_id = _fake_id()
     file_text = f"file-content-{secrets.token_hex(8)}"
+    kv_key = f"probe/{tag}/ü"
+    kv_value = f"kv-value-{secrets.token_hex(8)}"
     if namespace != "global":
+        admin.kv.set(namespace, kv_key, kv_value)
         admin.request("PUT", f"{base}/secrets/{secret}", json={"value": secret_value})
         file_id = admin.request(
             "POST",
@@ -273,7 +284,9 @@ def _populate(admin: Client, namespace: str, *, create: bool = True) -> Tenant:
         api_key_secret=key["secret"],
         secret=secret,
         file=file_id,
+        kv_key=kv_key,
         markers=(
+            kv_value,
             secret_value,
             file_text,
             f"file-{tag}.txt",
@@ -390,6 +403,9 @@ def _snapshot(admin: Client, tenant: Tenant) -> dict[str, Any]:
     for item in state["files"][1]["items"] if state["files"][0] == 200 else []:
         content = admin.request("GET", f"{base}/files/{item['id']}").content
         state[f"file {item['id']}"] = hashlib.sha256(content).hexdigest()
+    state["kv"] = _read(admin, f"{base}/kv", limit=1000)
+    for item in state["kv"][1]["items"] if state["kv"][0] == 200 else []:
+        state[f"kv {item['key']}"] = admin.kv.get(tenant.name, item["key"])
     return state
 
 
@@ -505,6 +521,9 @@ def test_the_same_token_reads_and_writes_in_its_own_namespace(
     base = f"/api/v1/namespaces/{world.a.name}"
     written = intruder.put(f"{base}/secrets/own-secret", json={"value": "mine"})
     assert written.status_code == 201, written.text
+    stored = intruder.put(f"{base}/kv/own/key", content=b"mine", headers={"If-None-Match": "*"})
+    assert stored.status_code == 201, stored.text
+    assert intruder.get(f"{base}/kv/own/key").content == b"mine"
     assert intruder.get(f"{base}/secrets/own-secret").json()["value"] == "mine"
     policy = intruder.post(
         f"{base}/iam/policies",

@@ -169,6 +169,7 @@ async def test_two_replicas_start_at_once_on_one_empty_database(
             "cache": "ok",
             "bus": "ok",
             "vault": "ok",
+            "blobs": "ok",
         }
         log = server.log_path.read_text(errors="replace")
         assert "Traceback" not in log, log_tail(server)

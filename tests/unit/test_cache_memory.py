@@ -84,6 +84,38 @@ async def test_close_drops_every_entry() -> None:
     assert await cache.get("k") is None
 
 
+async def test_versioned_entries_are_evicted_like_any_other_and_forget_their_version() -> None:
+    cache = MemoryCache(max_entries=2)
+    await cache.put_versioned("a", b"v9", version=9)
+    await cache.set("b", b"plain")
+    await cache.set("c", b"plain")  # evicts "a", the least recently used
+
+    assert await cache.get_versioned("a") is None
+    assert await cache.put_versioned("a", b"v1", version=1) is True
+    assert len(cache) == 2
+    assert cache.size_bytes == len("a") + 2 + len("c") + 5
+
+
+async def test_a_plain_set_over_a_versioned_key_drops_its_version() -> None:
+    cache = MemoryCache()
+    await cache.put_versioned("k", b"v5", version=5)
+    await cache.set("k", b"plain")
+
+    assert await cache.get_versioned("k") is None
+    assert await cache.put_versioned("k", b"v1", version=1) is True
+
+
+async def test_an_expired_versioned_entry_no_longer_holds_its_version() -> None:
+    clock = FakeClock()
+    cache = MemoryCache(clock=clock)
+    await cache.put_versioned("k", b"v7", version=7, ttl=10)
+    clock.now += 9.9
+    assert await cache.put_versioned("k", b"v3", version=3) is False
+    clock.now += 0.2
+    assert await cache.put_versioned("k", b"v3", version=3) is True
+    assert await cache.get_versioned("k") == (3, b"v3")
+
+
 def test_create_uses_defaults_without_options() -> None:
     cache = create("memory://")
 

@@ -81,7 +81,10 @@ class FileBlobStore:
                 await _disk(upload.write, pending)
             await _disk(upload.finish)
         except BaseException:
-            await _disk(upload.discard)
+            # The upload's own failure is what the caller must see; a file left over by a
+            # failing discard is swept at the next start.
+            with contextlib.suppress(Unavailable):
+                await _disk(upload.discard)
             raise
         return size
 

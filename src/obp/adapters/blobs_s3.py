@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import re
@@ -25,17 +26,12 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from obp.adapters.blobs_keys import CHUNK_BYTES, check_key, check_prefix, check_range
-from obp.kernel.errors import (
-    ConfigurationError,
-    Conflict,
-    NotFound,
-    PayloadTooLarge,
-    Unavailable,
-)
+from obp.kernel.errors import ConfigurationError, Conflict, NotFound, PayloadTooLarge, Unavailable
 
 if TYPE_CHECKING:
     from aiobotocore.response import StreamingBody
     from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +39,8 @@ PART_BYTES = 8 * 1024 * 1024
 MAX_PARTS = 10_000  # S3's limit: objects up to 78 GiB at 8 MiB a part
 # Keys listed (and deleted) per request; S3 returns at most 1000.
 LIST_PAGE_SIZE = 1000
-_OPTIONS = (
-    "endpoint",
-    "region",
-    "access_key",
-    "secret_key",
-    "session_token",
-    "create_bucket",
-    "addressing_style",
-    "max_connections",
-)
+MAX_CONNECTIONS = 50  # each open read holds one
+_OPTIONS = ("endpoint", "region", "access_key", "secret_key", "create_bucket", "addressing_style")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 # Errors that mean the backend cannot serve us, as opposed to an answer we expect (404, 416).
 _UNREACHABLE = (BotoCoreError, aiohttp.ClientError, OSError)
@@ -82,11 +70,6 @@ class S3BlobStore:
         """Always `s3`."""
         return "s3"
 
-    @property
-    def bucket(self) -> str:
-        """The bucket holding the objects."""
-        return self._bucket
-
     async def start(self) -> None:
         """Open the client, one connection pool for the store's life; create the bucket if asked."""
         if self._client is not None:
@@ -106,56 +89,58 @@ class S3BlobStore:
     async def ping(self) -> None:
         """HeadBucket: return if the bucket answers, else raise Unavailable saying why."""
         client = self._require_client()
-        try:
-            await client.head_bucket(Bucket=self._bucket)
-        except ClientError as exc:
-            status = _status(exc)
-            if status == 404:
-                raise Unavailable(
-                    f"s3: bucket {self._bucket!r} does not exist; create it "
-                    "(or add ?create_bucket=true to OBP_BLOB_URL)"
-                ) from exc
-            if status == 403:
-                raise Unavailable(
-                    f"s3: access to bucket {self._bucket!r} is denied: check the credentials"
-                ) from exc
-            raise _unavailable(exc) from exc
-        except _UNREACHABLE as exc:
-            raise _unavailable(exc) from exc
+        with _translated():
+            try:
+                await client.head_bucket(Bucket=self._bucket)
+            except ClientError as exc:
+                why = {
+                    404: "does not exist: create it (or add ?create_bucket=true to OBP_BLOB_URL)",
+                    403: "refuses access: check the credentials",
+                }.get(_status(exc) or 0)
+                if why is None:
+                    raise
+                raise Unavailable(f"s3: bucket {self._bucket!r} {why}") from exc
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
         """PutObject up to one part; beyond, a multipart upload, aborted if anything fails."""
         client = self._require_client()
         check_key(key)
         size = 0
-        buffer = bytearray()
+        # A BytesIO, not bytes: it is sent without a copy and without aiohttp writing it all
+        # in one go on the event loop.
+        part = io.BytesIO()
         upload_id: str | None = None
-        parts: list[dict[str, Any]] = []
+        parts: list[CompletedPartTypeDef] = []
         try:
             async for chunk in chunks:
                 size += len(chunk)
                 view = memoryview(chunk)
                 while view:
-                    if len(buffer) == PART_BYTES:
-                        # Full, and more follows: it is a part. (Exactly one part's worth is
-                        # still one PutObject.)
+                    if part.tell() == PART_BYTES:
+                        # Full, and more follows: it is a part (exactly one part's worth of
+                        # data stays one PutObject).
                         if upload_id is None:
-                            upload_id = await self._begin_upload(client, key)
-                        parts.append(await self._send_part(client, key, upload_id, parts, buffer))
-                        buffer = bytearray()
-                    room = PART_BYTES - len(buffer)
-                    buffer += view[:room]
+                            with _translated():
+                                begun = await client.create_multipart_upload(
+                                    Bucket=self._bucket, Key=key
+                                )
+                            upload_id = begun["UploadId"]
+                        parts.append(await self._send_part(client, key, upload_id, parts, part))
+                        part = io.BytesIO()
+                    room = PART_BYTES - part.tell()
+                    part.write(view[:room])
                     view = view[room:]
+            part.seek(0)
             with _translated():
                 if upload_id is None:
-                    await client.put_object(Bucket=self._bucket, Key=key, Body=buffer)
+                    await client.put_object(Bucket=self._bucket, Key=key, Body=part)
                 else:
-                    parts.append(await self._send_part(client, key, upload_id, parts, buffer))
+                    parts.append(await self._send_part(client, key, upload_id, parts, part))
                     await client.complete_multipart_upload(
                         Bucket=self._bucket,
                         Key=key,
                         UploadId=upload_id,
-                        MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                        MultipartUpload={"Parts": parts},
                     )
         except BaseException:
             if upload_id is not None:
@@ -177,30 +162,28 @@ class S3BlobStore:
         if offset or length is not None:
             last = "" if length is None else str(offset + length - 1)
             request["Range"] = f"bytes={offset}-{last}"
-        try:
-            response = await client.get_object(**request)
-        except ClientError as exc:
-            if _status(exc) == 404 and _code(exc) != "NoSuchBucket":
-                raise NotFound(f"blob {key!r} does not exist") from None
-            if _status(exc) == 416:
-                return S3Chunks(None)  # the object exists but ends before `offset`
-            raise _unavailable(exc) from exc
-        except _UNREACHABLE as exc:
-            raise _unavailable(exc) from exc
+        with _translated():
+            try:
+                response = await client.get_object(**request)
+            except ClientError as exc:
+                if _status(exc) == 404 and _code(exc) != "NoSuchBucket":
+                    raise NotFound(f"blob {key!r} does not exist") from None
+                if _status(exc) == 416:
+                    return S3Chunks(None)  # the object exists but ends before `offset`
+                raise
         return S3Chunks(response["Body"])
 
     async def size(self, key: str) -> int | None:
         """HeadObject's ContentLength, or None if there is no object under `key`."""
         client = self._require_client()
         check_key(key)
-        try:
-            response = await client.head_object(Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            if _status(exc) == 404:
-                return None
-            raise _unavailable(exc) from exc
-        except _UNREACHABLE as exc:
-            raise _unavailable(exc) from exc
+        with _translated():
+            try:
+                response = await client.head_object(Bucket=self._bucket, Key=key)
+            except ClientError as exc:
+                if _status(exc) == 404:
+                    return None
+                raise
         return response["ContentLength"]
 
     async def delete(self, key: str) -> None:
@@ -223,12 +206,14 @@ class S3BlobStore:
                 PaginationConfig={"PageSize": LIST_PAGE_SIZE},
             )
             async for page in pages:
-                doomed = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                doomed: list[ObjectIdentifierTypeDef] = [
+                    {"Key": item["Key"]} for item in page.get("Contents", [])
+                ]
                 if not doomed:
                     continue
                 answer = await client.delete_objects(
                     Bucket=self._bucket,
-                    Delete={"Objects": doomed, "Quiet": True},  # type: ignore[typeddict-item]
+                    Delete={"Objects": doomed, "Quiet": True},
                 )
                 for error in answer.get("Errors", []):
                     raise Unavailable(
@@ -257,29 +242,24 @@ class S3BlobStore:
         request: dict[str, Any] = {"Bucket": self._bucket}
         if region != "us-east-1":  # the one region S3 refuses to be told about
             request["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        try:
-            await client.create_bucket(**request)
-        except ClientError as exc:
-            # Ours already (AWS says owned; others say exists): any other owner shows at ping.
-            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise _unavailable(exc) from exc
-        except _UNREACHABLE as exc:
-            raise _unavailable(exc) from exc
-
-    async def _begin_upload(self, client: S3Client, key: str) -> str:
         with _translated():
-            answer = await client.create_multipart_upload(Bucket=self._bucket, Key=key)
-        return answer["UploadId"]
+            try:
+                await client.create_bucket(**request)
+            except ClientError as exc:
+                # Ours already (AWS says owned; others say exists): another owner shows at ping.
+                if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
 
     async def _send_part(
         self,
         client: S3Client,
         key: str,
         upload_id: str,
-        parts: list[dict[str, Any]],
-        body: bytearray,
-    ) -> dict[str, Any]:
+        parts: list[CompletedPartTypeDef],
+        body: io.BytesIO,
+    ) -> CompletedPartTypeDef:
         number = len(parts) + 1
+        body.seek(0)
         if number > MAX_PARTS:
             raise PayloadTooLarge(
                 f"s3: blob {key!r} is larger than {MAX_PARTS} parts of {PART_BYTES} bytes"
@@ -314,8 +294,15 @@ class S3BlobStore:
         async for page in pages:
             for upload in page.get("Uploads", []):
                 key, upload_id = upload.get("Key", ""), upload.get("UploadId", "")
-                if key and upload_id and (key == prefix or not exact):
-                    await self._abort_quietly(client, key, upload_id)
+                if not key or not upload_id or (exact and key != prefix):
+                    continue
+                try:
+                    await client.abort_multipart_upload(
+                        Bucket=self._bucket, Key=key, UploadId=upload_id
+                    )
+                except ClientError as exc:
+                    if _code(exc) != "NoSuchUpload":  # finished or aborted meanwhile: fine
+                        raise
 
 
 class S3Chunks:
@@ -418,28 +405,21 @@ def create(url: str, **_: object) -> S3BlobStore:
             "OBP_BLOB_URL: give both access_key and secret_key, or neither (then the AWS "
             "variables and profiles are used)"
         )
-    region = (
-        options.get("region")
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-    ) or "us-east-1"
+    environ = os.environ
+    region = options.get("region") or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    region = region or "us-east-1"
     # S3-compatible servers on their own endpoint rarely have a DNS name per bucket.
     style = options.get("addressing_style") or ("path" if endpoint else "auto")
     if style not in ("path", "virtual", "auto"):
         raise ConfigurationError("OBP_BLOB_URL: addressing_style is path, virtual or auto")
-    try:
-        connections = int(options.get("max_connections") or 50)
-    except ValueError:
-        connections = 0
-    if not 1 <= connections <= 1000:
-        raise ConfigurationError("OBP_BLOB_URL: max_connections is a number from 1 to 1000")
-    create_bucket = _flag(options.get("create_bucket", "false"))
+    create_bucket = options.get("create_bucket", "false").lower()
+    if create_bucket not in ("true", "false"):
+        raise ConfigurationError("OBP_BLOB_URL: create_bucket is true or false")
     client_options: dict[str, Any] = {
         "region_name": region,
         "endpoint_url": endpoint,
         "aws_access_key_id": access_key or None,
         "aws_secret_access_key": secret_key or None,
-        "aws_session_token": options.get("session_token") or None,
         "config": AioConfig(
             signature_version="s3v4",
             s3={"addressing_style": style},
@@ -447,20 +427,11 @@ def create(url: str, **_: object) -> S3BlobStore:
             connect_timeout=5,
             read_timeout=60,
             retries={"max_attempts": 3, "mode": "standard"},
-            max_pool_connections=connections,
+            max_pool_connections=MAX_CONNECTIONS,
             # Checksums only where S3 requires them: the newer default (CRC on every upload)
             # is refused by many S3-compatible servers.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         ),
     }
-    return S3BlobStore(bucket, client_options=client_options, create_bucket=create_bucket)
-
-
-def _flag(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("", "0", "false", "no", "off"):
-        return False
-    raise ConfigurationError(f"OBP_BLOB_URL: create_bucket is true or false, got {value!r}")
+    return S3BlobStore(bucket, client_options=client_options, create_bucket=create_bucket == "true")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from obp import __version__
-from obp.cli import file, iam, secret
+from obp.cli import file, iam, kv, secret
 from obp.cli.common import JsonOption, UrlOption, call, connect, emit
 from obp.cli.login import login, logout
 from obp.cli.serve import serve
@@ -24,6 +24,7 @@ app.add_typer(namespace_app, name="namespace")
 app.add_typer(secret.app, name="secret")
 app.add_typer(iam.app, name="iam")
 app.add_typer(file.app, name="file")
+app.add_typer(kv.app, name="kv")
 app.command(help="Run the platform: HTTP API and background work.")(serve)
 app.command(help="Log in and keep the tokens for later commands.")(login)
 app.command(help="Revoke the stored login.")(logout)

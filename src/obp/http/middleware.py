@@ -60,6 +60,8 @@ class RequestContextMiddleware:
                         413,
                         detail=f"the request body exceeds the limit of {limit} bytes",
                         request_id=request_id,
+                        # The body was not read: the connection cannot carry another request.
+                        headers={"Connection": "close"},
                     )
                     await response(scope, receive, send_with_id)
                 return

@@ -119,6 +119,9 @@ async def _obp_error(request: Request, exc: Exception) -> JSONResponse:
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
+    if status == 413:
+        # The rest of the body was never read: the connection cannot carry another request.
+        headers["Connection"] = "close"
     if isinstance(exc, errors.RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{exc.size}"
     if status == 503:

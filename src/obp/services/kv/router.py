@@ -83,13 +83,15 @@ async def put_value(
     x_obp_ttl: Annotated[str | None, Header(description=f"Expire after {TTL_RULE}")] = None,
 ) -> KvWritten:
     """201 when the key had no value, 200 when one was replaced; the body never echoes it."""
+    # Read first: answering before the body is consumed leaves it on a keep-alive connection.
+    value = await request.body()
     conditions = _conditions(if_match, if_none_match)
     ttl = parse_ttl(x_obp_ttl)
     entry, created = await platform.kv.put(
         principal=principal,
         namespace=ns,
         key=key,
-        value=await request.body(),
+        value=value,
         content_type=content_type,
         ttl=ttl,
         conditions=conditions,

@@ -40,7 +40,11 @@ async def create_namespace(
     return NamespaceRead.of(namespace)
 
 
-@router.get("", responses=problem_responses(422), summary="List or search namespaces")
+@router.get(
+    "",
+    responses=problem_responses(422),
+    summary="List or search namespaces",
+)
 async def list_namespaces(
     platform: PlatformDep,
     principal: PrincipalDep,

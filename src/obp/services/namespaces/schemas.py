@@ -50,8 +50,11 @@ class NamespaceRead(BaseModel):
     description: str
     created_at: datetime
     updated_at: datetime
+    # Only reading one namespace reports it; other answers leave the field out entirely.
     usage: dict[str, StorageUsage] | None = Field(
-        default=None, description="Per storage service (files, kv): object count and bytes"
+        default=None,
+        description="Per storage service (files, kv): object count and bytes",
+        exclude_if=lambda value: value is None,
     )
 
     @classmethod
