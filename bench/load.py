@@ -39,6 +39,7 @@ class Workload:
 
     - `create_prefix`: JSON `{"name": prefix + n}`, a new name every request;
     - `form`: these form fields, the same every request;
+    - `raw`: these bytes with `raw_type` as Content-Type, the same every request (KV values);
     - `refresh_tokens` (one per connection): an OAuth2 `grant_type=refresh_token` form; each
       connection sends the refresh token of its previous response (rotation), and the result
       hands the last ones back (`LoadResult.refresh_tokens`) for the next run to go on with.
@@ -51,6 +52,8 @@ class Workload:
     expect_status: int = 200
     headers: Headers = ()
     form: tuple[tuple[str, str], ...] | None = None
+    raw: bytes | None = None
+    raw_type: str = "application/octet-stream"
     refresh_tokens: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -59,9 +62,14 @@ class Workload:
             raise ValueError(f"load may only target 127.0.0.1, not {self.base_url}")
         if not self.paths:
             raise ValueError("a workload needs at least one path")
-        bodies = (self.create_prefix is not None, self.form is not None, bool(self.refresh_tokens))
+        bodies = (
+            self.create_prefix is not None,
+            self.form is not None,
+            self.raw is not None,
+            bool(self.refresh_tokens),
+        )
         if sum(bodies) > 1:
-            raise ValueError("give at most one of create_prefix, form and refresh_tokens")
+            raise ValueError("give at most one of create_prefix, form, raw and refresh_tokens")
 
 
 @dataclass(frozen=True)
@@ -225,6 +233,8 @@ async def _measure(
                 body = json.dumps({"name": f"{workload.create_prefix}{tag}{n}"}).encode()
             elif form is not None:
                 body, content_type = form, FORM
+            elif workload.raw is not None:
+                body, content_type = workload.raw, workload.raw_type
             elif tokens:
                 fields = {"grant_type": "refresh_token", "refresh_token": tokens[index]}
                 body, content_type = urlencode(fields).encode(), FORM
