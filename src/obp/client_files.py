@@ -23,7 +23,7 @@ class FilesApi:
 
     def _path(self, namespace: str, *parts: str) -> str:
         base = f"/api/v1/namespaces/{quote(namespace, safe='')}/files"
-        return "/".join([base, *(quote(part, safe="") for part in parts)])
+        return "/".join([base, *(_segment(part) for part in parts)])
 
     def put(
         self,
@@ -110,6 +110,13 @@ class FilesApi:
             cursor = page["next_cursor"]
             if cursor is None:
                 return
+
+
+def _segment(value: str) -> str:
+    # '.' and '..' encoded too: httpx would resolve them, and `delete("..")` would then name
+    # the namespace itself.
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:

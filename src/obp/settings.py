@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     blob_url: str | None = Field(
         default=None,
         description="file:///path or s3://bucket?endpoint=...; default: files in data_dir/blobs",
+        # An S3 URL may carry its secret key: never in a repr or a log of the settings.
+        repr=False,
     )
     keystore_url: str = Field(
         default="file://",

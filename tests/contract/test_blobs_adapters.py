@@ -109,3 +109,23 @@ def test_s3_store_never_shows_its_secret() -> None:
     store = blobs_s3.create("s3://bucket?access_key=AKIA&secret_key=hunter2-secret")
 
     assert "hunter2" not in repr(store)
+
+
+@pytest.mark.s3
+async def test_s3_slow_readers_cannot_take_every_connection(s3_bucket: S3Bucket) -> None:
+    store = blobs_s3.create(s3_bucket.url, max_readers=2, reader_wait=0.2)
+    await store.start()
+    try:
+        await store.put("ns/slow", chunked(b"x" * 1000))
+        held = [await store.read("ns/slow"), await store.read("ns/slow")]
+        with pytest.raises(Unavailable, match="download connections are busy"):
+            await store.read("ns/slow")
+        # Writes and probes still get a connection while every reader slot is taken.
+        await store.put("ns/other", chunked(b"y"))
+        await store.ping()
+        await held[0].aclose()
+        freed = await store.read("ns/slow")
+        assert b"".join([chunk async for chunk in freed]) == b"x" * 1000
+        await held[1].aclose()
+    finally:
+        await store.close()

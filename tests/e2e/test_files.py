@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -260,3 +261,57 @@ def test_deleting_a_namespace_deletes_its_blobs(http: httpx.Client, server: Serv
     while any(p.is_file() for p in blobs.rglob("*")):
         assert time.monotonic() < deadline, "the namespace's blobs outlived it"
         time.sleep(0.1)
+
+
+def test_crafted_ids_prefixes_cursors_and_ranges_get_4xx_never_500(
+    http: httpx.Client, ns: str
+) -> None:
+    stat = _upload(http, ns)
+    base = f"/api/v1/namespaces/{ns}/files"
+    for path in (f"{base}/a%00b", f"{base}/a%00b/stat", f"{base}/%2E%2E"):
+        assert http.get(path).status_code == 404, path
+    assert http.delete(f"{base}/a%00b").status_code == 204
+    prefix = http.get(base, params={"prefix": "\x00"})
+    assert prefix.status_code == 422
+    assert prefix.json()["errors"][0]["loc"] == ["query", "prefix"]
+    for name in ("\x00", "\ud800"):
+        inner = json.dumps([name, stat["id"]])
+        raw = json.dumps({"after": inner}).encode()
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        answer = http.get(base, params={"cursor": cursor})
+        assert answer.status_code == 422, answer.text
+    huge = http.get(f"{base}/{stat['id']}", headers={"Range": "bytes=" + "9" * 5000 + "-"})
+    assert (huge.status_code, len(huge.content)) == (200, len(DATA))
+
+
+def test_if_match_guards_reads_and_deletes(http: httpx.Client, ns: str) -> None:
+    stat = _upload(http, ns)
+    path = f"/api/v1/namespaces/{ns}/files/{stat['id']}"
+    assert http.get(path, headers={"If-Match": '"other"'}).status_code == 412
+    assert http.get(path, headers={"If-Match": f'"{stat["sha256"]}"'}).status_code == 200
+    assert http.delete(path, headers={"If-Match": '"other"'}).status_code == 412
+    assert http.get(path).status_code == 200
+    assert http.delete(path, headers={"If-Match": "*"}).status_code == 204
+    assert http.get(path).status_code == 404
+
+
+def test_downloads_keep_the_stored_type_and_are_never_sniffed(http: httpx.Client, ns: str) -> None:
+    answer = http.post(
+        f"/api/v1/namespaces/{ns}/files",
+        content=b"<script>alert(1)</script>",
+        headers={"X-OBP-File-Name": "page.html", "Content-Type": "text/html"},
+    )
+    path = f"/api/v1/namespaces/{ns}/files/{answer.json()['id']}"
+    download = http.get(path)
+    assert download.headers["content-type"] == "text/html"
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert download.headers["content-security-policy"] == "sandbox"
+
+
+def test_the_sdk_never_lets_a_dot_id_reach_the_namespace(server: ServerProcess) -> None:
+    with server.client() as sdk:
+        ns = f"dots-{uuid.uuid4().hex[:10]}"
+        sdk.namespaces.create(ns)
+        sdk.files.delete(ns, "..")
+        sdk.files.delete(ns, ".")
+        assert sdk.namespaces.get(ns)["name"] == ns

@@ -14,7 +14,13 @@ import pytest_asyncio
 from obp.adapters.blobs_fs import FileBlobStore
 from obp.adapters.db import Database
 from obp.kernel.clock import utcnow
-from obp.kernel.errors import InvalidInput, NotFound, PayloadTooLarge
+from obp.kernel.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+)
 from obp.kernel.events import Event
 from obp.services.files import FileService
 from obp.services.files.model import blob_key
@@ -267,3 +273,57 @@ async def test_a_deleted_namespace_loses_its_files_and_a_new_one_sees_none(world
     )
     assert await world.blobs.size(record.blob_key) is None
     assert await _read(world, newer.id) == b"new"
+
+
+async def test_a_sweep_that_claims_an_upload_makes_it_fail_and_leaves_nothing(
+    world: World,
+) -> None:
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield b"a" * MiB
+        started.set()
+        await finish.wait()
+        yield b"b"
+
+    upload = asyncio.create_task(
+        world.files.upload(principal=OPERATOR, namespace="acme", fields=_fields(), chunks=slow())
+    )
+    await started.wait()
+    # As if its lease had lapsed (a stalled or partitioned uploader): the sweep takes it.
+    assert await world.files.sweep(everything=True) == 1
+    finish.set()
+    with pytest.raises(Conflict):
+        await upload
+    assert await _rows(world) == 0
+    assert _blob_files(world) == []
+
+
+async def test_a_sweep_leaves_an_upload_that_completed_first_alone(world: World) -> None:
+    record = await world.files.upload(
+        principal=OPERATOR, namespace="acme", fields=_fields(), chunks=_stream(b"done")
+    )
+    assert await world.files.sweep(everything=True) == 0
+    assert await _read(world, record.id) == b"done"
+
+
+async def test_ids_that_are_not_file_ids_name_no_file(world: World) -> None:
+    for bad in ("..", "a\x00b", "x" * 300):
+        with pytest.raises(NotFound):
+            await world.files.stat(principal=OPERATOR, namespace="acme", file_id=bad)
+        await world.files.delete(principal=OPERATOR, namespace="acme", file_id=bad)
+
+
+async def test_delete_with_a_stale_if_match_changes_nothing(world: World) -> None:
+    record = await world.files.upload(
+        principal=OPERATOR, namespace="acme", fields=_fields(), chunks=_stream(b"keep")
+    )
+    with pytest.raises(PreconditionFailed):
+        await world.files.delete(
+            principal=OPERATOR, namespace="acme", file_id=record.id, if_match='"other"'
+        )
+    assert await _read(world, record.id) == b"keep"
+    await world.files.delete(
+        principal=OPERATOR, namespace="acme", file_id=record.id, if_match=record.etag
+    )
+    assert _blob_files(world) == []

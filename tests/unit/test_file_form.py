@@ -109,7 +109,29 @@ def test_missing_content_type_means_octet_stream() -> None:
     assert check_content_type("text/plain; charset=utf-8", loc=("x",)).startswith("text/plain")
 
 
-@pytest.mark.parametrize("raw", ["[1]", "nope", '"s"', "{" + '"a":"' + "x" * 17000 + '"}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[1]",
+        "nope",
+        '"s"',
+        "{" + '"a":"' + "x" * 17000 + '"}',
+        '{"a": NaN}',
+        '{"a": Infinity}',
+        '{"a": "\\ud800"}',  # a lone surrogate: no database or response can carry it
+        '{"a": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"a": ' + "[" * 40 + "]" * 40 + "}",
+    ],
+)
 def test_metadata_must_be_a_small_json_object(raw: str) -> None:
     with pytest.raises(InvalidInput):
         parse_metadata(raw, loc=("header", "X-OBP-Metadata"))
+
+
+def test_metadata_nested_up_to_32_levels_is_accepted() -> None:
+    raw = '{"a": ' + "[" * 31 + "]" * 31 + "}"
+    nested = parse_metadata(raw, loc=("x",))["a"]
+    depth = 1
+    while nested:
+        nested, depth = nested[0], depth + 1
+    assert depth == 31

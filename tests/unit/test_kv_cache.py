@@ -120,15 +120,21 @@ async def test_a_row_of_an_earlier_incarnation_is_cached_as_no_row(cache: KvCach
     assert (cached.kind, cached.version) == (Kind.ABSENT, 0)
 
 
-async def test_a_value_is_cached_no_longer_than_until_it_expires() -> None:
+async def test_an_expiring_value_keeps_guarding_its_version_after_it_expires() -> None:
     ticks = [0.0]
     memory = MemoryCache(clock=lambda: ticks[0])
     cache = KvCache(memory, ttl=300)
-    await cache.fill(KEY, _row(1, expires_at=NOW + timedelta(seconds=10)), since=SINCE, now=NOW)
-    ticks[0] = 9.9
-    assert await cache.read(KEY) is not None
+    await cache.fill(KEY, _row(2, expires_at=NOW + timedelta(seconds=10)), since=SINCE, now=NOW)
     ticks[0] = 10.1
-    assert await cache.read(KEY) is None
+    cached = await cache.read(KEY)
+    # Still there, and read as expired: a reader that loaded the older version 1 before the
+    # write cannot put it back, as it could into an emptied key.
+    assert cached is not None
+    assert cached.expired(NOW + timedelta(seconds=10.1))
+    await cache.fill(KEY, _row(1), since=SINCE, now=NOW)
+    again = await cache.read(KEY)
+    assert again is not None
+    assert again.version == 2
 
 
 async def test_absence_of_an_old_tombstone_is_cached_at_most_one_ttl_after_the_delete() -> None:

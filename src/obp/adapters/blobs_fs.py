@@ -27,9 +27,10 @@ T = TypeVar("T")
 
 DEFAULT_FOLDER = "blobs"
 UPLOADS = "~uploads"
-# An upload not written to for this long was left by a crashed process (a live one writes at
-# least a chunk at a time), so `start` removes it.
-STALE_SECONDS = 60.0
+# An upload file not written to for this long was left by a crashed process, so `start` removes
+# it. Long, because a slow client may take minutes per chunk and other workers share the folder;
+# the files service removes its own crashed uploads by key well before this (lease sweep).
+STALE_SECONDS = 24 * 3600.0
 
 
 class FileBlobStore:

@@ -16,20 +16,26 @@ import io
 import logging
 import os
 import re
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from obp.adapters.blobs_keys import CHUNK_BYTES, check_key, check_prefix, check_range
-from obp.kernel.errors import ConfigurationError, Conflict, NotFound, PayloadTooLarge, Unavailable
+from obp.adapters.blobs_keys import check_key, check_prefix, check_range
+from obp.adapters.s3_io import (
+    UNREACHABLE,
+    S3Chunks,
+    code_of,
+    describe,
+    status_of,
+    translated,
+)
+from obp.kernel.errors import ConfigurationError, NotFound, PayloadTooLarge, Unavailable
 
 if TYPE_CHECKING:
-    from aiobotocore.response import StreamingBody
     from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
 
@@ -40,17 +46,26 @@ MAX_PARTS = 10_000  # S3's limit: objects up to 78 GiB at 8 MiB a part
 # Keys listed (and deleted) per request; S3 returns at most 1000.
 LIST_PAGE_SIZE = 1000
 MAX_CONNECTIONS = 50  # each open read holds one
+# Open reads may hold at most this many: a slow client holds its connection as long as it
+# reads, and uploads, deletes and /readyz must still find one free.
+MAX_READERS = 40
+# How long a read waits for a free reader slot before the request answers 503.
+READER_WAIT_SECONDS = 10.0
 _OPTIONS = ("endpoint", "region", "access_key", "secret_key", "create_bucket", "addressing_style")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-# Errors that mean the backend cannot serve us, as opposed to an answer we expect (404, 416).
-_UNREACHABLE = (BotoCoreError, aiohttp.ClientError, OSError)
 
 
 class S3BlobStore:
     """A BlobStore on one S3 bucket; keys are used as given (callers prefix the namespace)."""
 
     def __init__(
-        self, bucket: str, *, client_options: dict[str, Any], create_bucket: bool = False
+        self,
+        bucket: str,
+        *,
+        client_options: dict[str, Any],
+        create_bucket: bool = False,
+        max_readers: int = MAX_READERS,
+        reader_wait: float = READER_WAIT_SECONDS,
     ) -> None:
         self._bucket = bucket
         self._client_options = client_options
@@ -59,6 +74,9 @@ class S3BlobStore:
         self._exit: contextlib.AsyncExitStack | None = None
         # Aborts of failed uploads that must finish even if the caller is cancelled again.
         self._aborts: set[asyncio.Task[None]] = set()
+        self._readers = asyncio.Semaphore(max_readers)
+        self._max_readers = max_readers
+        self._reader_wait = reader_wait
 
     def __repr__(self) -> str:
         # Never the credentials.
@@ -89,14 +107,14 @@ class S3BlobStore:
     async def ping(self) -> None:
         """HeadBucket: return if the bucket answers, else raise Unavailable saying why."""
         client = self._require_client()
-        with _translated():
+        with translated():
             try:
                 await client.head_bucket(Bucket=self._bucket)
             except ClientError as exc:
                 why = {
                     404: "does not exist: create it (or add ?create_bucket=true to OBP_BLOB_URL)",
                     403: "refuses access: check the credentials",
-                }.get(_status(exc) or 0)
+                }.get(status_of(exc) or 0)
                 if why is None:
                     raise
                 raise Unavailable(f"s3: bucket {self._bucket!r} {why}") from exc
@@ -120,7 +138,7 @@ class S3BlobStore:
                         # Full, and more follows: it is a part (exactly one part's worth of
                         # data stays one PutObject).
                         if upload_id is None:
-                            with _translated():
+                            with translated():
                                 begun = await client.create_multipart_upload(
                                     Bucket=self._bucket, Key=key
                                 )
@@ -131,7 +149,7 @@ class S3BlobStore:
                     part.write(view[:room])
                     view = view[room:]
             part.seek(0)
-            with _translated():
+            with translated():
                 if upload_id is None:
                     await client.put_object(Bucket=self._bucket, Key=key, Body=part)
                 else:
@@ -162,26 +180,38 @@ class S3BlobStore:
         if offset or length is not None:
             last = "" if length is None else str(offset + length - 1)
             request["Range"] = f"bytes={offset}-{last}"
-        with _translated():
-            try:
-                response = await client.get_object(**request)
-            except ClientError as exc:
-                if _status(exc) == 404 and _code(exc) != "NoSuchBucket":
-                    raise NotFound(f"blob {key!r} does not exist") from None
-                if _status(exc) == 416:
-                    return S3Chunks(None)  # the object exists but ends before `offset`
-                raise
-        return S3Chunks(response["Body"])
+        try:
+            async with asyncio.timeout(self._reader_wait):
+                await self._readers.acquire()
+        except TimeoutError:
+            raise Unavailable(
+                f"s3: all {self._max_readers} download connections are busy; retry shortly"
+            ) from None
+        try:
+            with translated():
+                try:
+                    response = await client.get_object(**request)
+                except ClientError as exc:
+                    if status_of(exc) == 404 and code_of(exc) != "NoSuchBucket":
+                        raise NotFound(f"blob {key!r} does not exist") from None
+                    if status_of(exc) == 416:
+                        self._readers.release()
+                        return S3Chunks(None)  # the object exists but ends before `offset`
+                    raise
+        except BaseException:
+            self._readers.release()
+            raise
+        return S3Chunks(response["Body"], on_release=self._readers.release)
 
     async def size(self, key: str) -> int | None:
         """HeadObject's ContentLength, or None if there is no object under `key`."""
         client = self._require_client()
         check_key(key)
-        with _translated():
+        with translated():
             try:
                 response = await client.head_object(Bucket=self._bucket, Key=key)
             except ClientError as exc:
-                if _status(exc) == 404:
+                if status_of(exc) == 404:
                     return None
                 raise
         return response["ContentLength"]
@@ -190,7 +220,7 @@ class S3BlobStore:
         """DeleteObject, then abort the unfinished multipart uploads of exactly this key."""
         client = self._require_client()
         check_key(key)
-        with _translated():
+        with translated():
             await client.delete_object(Bucket=self._bucket, Key=key)
             await self._abort_uploads(client, key, exact=True)
 
@@ -199,7 +229,7 @@ class S3BlobStore:
         client = self._require_client()
         check_prefix(prefix)
         count = 0
-        with _translated():
+        with translated():
             pages = client.get_paginator("list_objects_v2").paginate(
                 Bucket=self._bucket,
                 Prefix=prefix,
@@ -242,12 +272,12 @@ class S3BlobStore:
         request: dict[str, Any] = {"Bucket": self._bucket}
         if region != "us-east-1":  # the one region S3 refuses to be told about
             request["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        with _translated():
+        with translated():
             try:
                 await client.create_bucket(**request)
             except ClientError as exc:
                 # Ours already (AWS says owned; others say exists): another owner shows at ping.
-                if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                if code_of(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise
 
     async def _send_part(
@@ -264,7 +294,7 @@ class S3BlobStore:
             raise PayloadTooLarge(
                 f"s3: blob {key!r} is larger than {MAX_PARTS} parts of {PART_BYTES} bytes"
             )
-        with _translated():
+        with translated():
             answer = await client.upload_part(
                 Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
             )
@@ -281,11 +311,11 @@ class S3BlobStore:
         try:
             await client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
         except ClientError as exc:
-            if _code(exc) != "NoSuchUpload":  # already aborted (a delete of the key) is fine
-                log.warning("s3: aborting the upload of %r failed: %s", key, _describe(exc))
-        except _UNREACHABLE as exc:
+            if code_of(exc) != "NoSuchUpload":  # already aborted (a delete of the key) is fine
+                log.warning("s3: aborting the upload of %r failed: %s", key, describe(exc))
+        except UNREACHABLE as exc:
             # The upload's own failure is what the caller needs to see; this one is logged.
-            log.warning("s3: aborting the upload of %r failed: %s", key, _describe(exc))
+            log.warning("s3: aborting the upload of %r failed: %s", key, describe(exc))
 
     async def _abort_uploads(self, client: S3Client, prefix: str, *, exact: bool) -> None:
         pages = client.get_paginator("list_multipart_uploads").paginate(
@@ -301,84 +331,17 @@ class S3BlobStore:
                         Bucket=self._bucket, Key=key, UploadId=upload_id
                     )
                 except ClientError as exc:
-                    if _code(exc) != "NoSuchUpload":  # finished or aborted meanwhile: fine
+                    if code_of(exc) != "NoSuchUpload":  # finished or aborted meanwhile: fine
                         raise
 
 
-class S3Chunks:
-    """The body of one GetObject, a chunk at a time; closing it releases the connection."""
-
-    def __init__(self, body: StreamingBody | None) -> None:
-        self._body = body
-
-    def __aiter__(self) -> S3Chunks:
-        return self
-
-    async def __anext__(self) -> bytes:
-        body = self._body
-        if body is None:
-            raise StopAsyncIteration
-        try:
-            with _translated():
-                data = await body.read(CHUNK_BYTES)
-        except BaseException:
-            self._release()
-            raise
-        if not data:
-            self._release()
-            raise StopAsyncIteration
-        return data
-
-    async def aclose(self) -> None:
-        """Close the HTTP response now."""
-        self._release()
-
-    def _release(self) -> None:
-        body, self._body = self._body, None
-        if body is not None:
-            body.close()
-
-    def __del__(self) -> None:
-        # Dropped half-read: close the response so its connection is not held for ever. After
-        # the event loop closed there is nothing left to release, and closing would fail.
-        with contextlib.suppress(Exception):
-            self._release()
-
-
-@contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    """Backend failures become Unavailable at the adapter's edge."""
-    try:
-        yield
-    except ClientError as exc:
-        if _code(exc) == "NoSuchUpload":  # only a put sends parts: a delete aborted its upload
-            raise Conflict("s3: the blob was deleted while being uploaded") from exc
-        raise _unavailable(exc) from exc
-    except _UNREACHABLE as exc:
-        raise _unavailable(exc) from exc
-
-
-def _unavailable(exc: BaseException) -> Unavailable:
-    return Unavailable(f"s3: {_describe(exc)}")
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        message = error.get("Message") or ""
-        return f"{error.get('Code', 'error')} (HTTP {_status(exc)}) {message}".rstrip()
-    return str(exc) or type(exc).__name__
-
-
-def _status(exc: ClientError) -> int | None:
-    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def create(url: str, **_: object) -> S3BlobStore:
+def create(
+    url: str,
+    *,
+    max_readers: int = MAX_READERS,
+    reader_wait: float = READER_WAIT_SECONDS,
+    **_: object,
+) -> S3BlobStore:
     """An S3BlobStore from `s3://bucket?endpoint=&region=&access_key=&secret_key=&...`."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "s3":
@@ -434,4 +397,10 @@ def create(url: str, **_: object) -> S3BlobStore:
             response_checksum_validation="when_required",
         ),
     }
-    return S3BlobStore(bucket, client_options=client_options, create_bucket=create_bucket == "true")
+    return S3BlobStore(
+        bucket,
+        client_options=client_options,
+        create_bucket=create_bucket == "true",
+        max_readers=max_readers,
+        reader_wait=reader_wait,
+    )

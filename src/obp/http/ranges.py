@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from obp.kernel.errors import RangeNotSatisfiable
 
-_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+# At most 18 digits: larger positions exceed any file, and int() refuses 4,300 digits and more.
+_SPEC = re.compile(r"^\s*(\d{0,18})\s*-\s*(\d{0,18})\s*$")
 
 
 @dataclass(frozen=True, slots=True)

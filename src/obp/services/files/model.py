@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,8 @@ __all__ = ["FileRecord", "Usage"]
 MAX_NAME_BYTES = 1024
 MAX_CONTENT_TYPE = 255
 MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_DEPTH = 32
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 
@@ -83,15 +86,47 @@ def check_content_type(content_type: str | None, *, loc: tuple[str | int, ...]) 
 
 
 def parse_metadata(raw: str | None, *, loc: tuple[str | int, ...]) -> dict[str, Any]:
-    """User metadata: a JSON object of at most 16 KiB, given as text."""
+    """User metadata: a JSON object of at most 16 KiB and 32 levels, given as text."""
     if raw is None or raw.strip() == "":
         return {}
-    if len(raw.encode()) > MAX_METADATA_BYTES:
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
         raise InvalidInput.field(loc, f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
+    accepted = 'must be a JSON object such as {"k": "v"}, nested at most 32 levels'
     try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput.field(loc, 'must be a JSON object, such as {"k": "v"}') from exc
-    if not isinstance(value, dict):
-        raise InvalidInput.field(loc, 'must be a JSON object, such as {"k": "v"}')
+        value = json.loads(raw, parse_constant=_no_constant)
+        # What the database and the response must hold: text without lone surrogates.
+        json.dumps(value, ensure_ascii=False).encode()
+    except (ValueError, RecursionError, UnicodeError) as exc:
+        raise InvalidInput.field(loc, accepted) from exc
+    if not isinstance(value, dict) or _depth(value) > MAX_METADATA_DEPTH:
+        raise InvalidInput.field(loc, accepted)
     return value
+
+
+def if_match_holds(header: str, etag: str) -> bool:
+    """Whether an `If-Match` list names `etag` (strong comparison, RFC 9110) or is `*`."""
+    return any(tag.strip() in ("*", etag) for tag in header.split(","))
+
+
+def is_file_id(value: str) -> bool:
+    """Whether `value` has the shape of a file id (a UUID); others name no file."""
+    return _ID.fullmatch(value) is not None
+
+
+def check_prefix(prefix: str | None) -> str | None:
+    """A name prefix for listing: any text a name may hold, or none."""
+    if prefix:
+        check_name(prefix, loc=("query", "prefix"))
+    return prefix or None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(item) for item in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(item) for item in value), default=0)
+    return 0

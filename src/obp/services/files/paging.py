@@ -6,7 +6,7 @@ import json
 
 from obp.kernel.errors import InvalidInput
 from obp.kernel.paging import decode_cursor, encode_cursor
-from obp.services.files.model import FileRecord
+from obp.services.files.model import FileRecord, check_name, is_file_id
 
 
 def encode_position(record: FileRecord) -> str:
@@ -23,7 +23,10 @@ def decode_position(cursor: str | None) -> tuple[str, str] | None:
         name, file_id = json.loads(raw)
         if not isinstance(name, str) or not isinstance(file_id, str):
             raise ValueError(raw)
-    except (ValueError, TypeError) as exc:
+        check_name(name, loc=("query", "cursor"))
+        if not is_file_id(file_id):
+            raise ValueError(raw)
+    except (ValueError, TypeError, InvalidInput) as exc:
         raise InvalidInput.field(
             ("query", "cursor"), "is not a cursor this API returned; pass next_cursor unchanged"
         ) from exc

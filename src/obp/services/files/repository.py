@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +14,10 @@ from obp.services.files.tables import files
 
 _F = files.c
 PENDING = "pending"
-_LAPSED = datetime(1970, 1, 1, tzinfo=UTC)
+# Being removed (a delete, or a sweep that claimed a lapsed upload); swept again if its remover
+# dies before the row is gone.
+DELETING = "deleting"
+_GONE = (PENDING, DELETING)
 READY = "ready"
 
 
@@ -93,13 +96,25 @@ class FileRepository:
         ).one_or_none()
         return None if row is None else _record(row)
 
-    async def retire(self, namespace: str, file_id: str) -> None:
-        """Hide a file as a lapsed upload, for the sweep to finish if its deleter dies."""
+    async def retire(self, namespace: str, file_id: str, *, until: datetime) -> None:
+        """Hide a file while its bytes are removed; the sweep finishes if the deleter dies."""
         await self._conn.execute(
             files.update()
             .where((_F.namespace == namespace) & (_F.id == file_id))
-            .values(state=PENDING, lease_until=_LAPSED)
+            .values(state=DELETING, lease_until=until)
         )
+
+    async def claim(
+        self, namespace: str, file_id: str, *, lapsed_before: datetime | None, until: datetime
+    ) -> bool:
+        """Take a lapsed upload or removal for this sweep; False if it finished or is alive."""
+        condition = (_F.namespace == namespace) & (_F.id == file_id) & _F.state.in_(_GONE)
+        if lapsed_before is not None:
+            condition &= _F.lease_until < lapsed_before
+        result = await self._conn.execute(
+            files.update().where(condition).values(state=DELETING, lease_until=until)
+        )
+        return result.rowcount == 1
 
     async def remove(self, namespace: str, file_id: str) -> None:
         """Delete one row, pending or ready."""
@@ -154,8 +169,8 @@ class FileRepository:
         return [(row.namespace, row.id) for row in rows]
 
     async def lapsed(self, *, now: datetime | None, limit: int) -> Sequence[tuple[str, str]]:
-        """(namespace, id) of pending uploads whose lease lapsed before `now` (None: all)."""
-        query = sa.select(_F.namespace, _F.id).where(_F.state == PENDING)
+        """(namespace, id) of uploads and removals whose lease lapsed before `now` (None: all)."""
+        query = sa.select(_F.namespace, _F.id).where(_F.state.in_(_GONE))
         if now is not None:
             query = query.where(_F.lease_until < now)
         rows = (await self._conn.execute(query.limit(limit))).all()

@@ -11,10 +11,10 @@ from fastapi.responses import StreamingResponse
 from obp.http.deps import PlatformDep, PrincipalDep
 from obp.http.problems import problem_responses
 from obp.http.ranges import etag_matches, if_range_allows, parse_range
-from obp.kernel.errors import InvalidInput
+from obp.kernel.errors import InvalidInput, PreconditionFailed
 from obp.kernel.paging import MAX_LIMIT
 from obp.services.files.form import StreamingForm, boundary_of
-from obp.services.files.model import FileRecord
+from obp.services.files.model import FileRecord, if_match_holds
 from obp.services.files.schemas import FilePage, FileStat
 from obp.services.files.upload import UploadFields
 
@@ -117,7 +117,7 @@ _DOWNLOAD: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {}}, "description": "The whole file"},
     206: {"content": {"application/octet-stream": {}}, "description": "The range asked for"},
     304: {"description": "Not modified (If-None-Match)"},
-    **problem_responses(404, 416),
+    **problem_responses(404, 412, 416),
 }
 
 
@@ -146,13 +146,19 @@ async def head_file(
 
 
 @router.delete(
-    "/{file_id}", status_code=204, responses=problem_responses(404), summary="Delete a file"
+    "/{file_id}", status_code=204, responses=problem_responses(404, 412), summary="Delete a file"
 )
 async def delete_file(
-    ns: str, file_id: str, platform: PlatformDep, principal: PrincipalDep
+    ns: str,
+    file_id: str,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+    if_match: Annotated[str | None, Header(description="Only if the file is this one")] = None,
 ) -> Response:
-    """Delete the file and its bytes; 204 whether or not it existed."""
-    await platform.files.delete(principal=principal, namespace=ns, file_id=file_id)
+    """Delete the file and its bytes; 204 whether or not it existed, 412 if If-Match fails."""
+    await platform.files.delete(
+        principal=principal, namespace=ns, file_id=file_id, if_match=if_match
+    )
     return Response(status_code=204)
 
 
@@ -167,6 +173,9 @@ async def _answer(
 ) -> Response:
     record = await platform.files.stat(principal=principal, namespace=ns, file_id=file_id)
     headers = _validators(record)
+    if_match = request.headers.get("if-match")
+    if if_match is not None and not if_match_holds(if_match, record.etag):
+        raise PreconditionFailed(f"file {file_id!r} is not {if_match}")
     if etag_matches(request.headers.get("if-none-match"), record.etag):
         return Response(status_code=304, headers=headers)
     wanted = (
@@ -180,12 +189,15 @@ async def _answer(
         headers["Content-Range"] = wanted.content_range
     headers["Content-Length"] = str(length)
     headers["Content-Disposition"] = _disposition(record.name)
+    # The stored type as given (media_type= would append a charset), and tenants' content
+    # never sniffed or run as a page of this origin.
+    headers["Content-Type"] = record.content_type
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Content-Security-Policy"] = "sandbox"
     if not body:
-        return Response(status_code=status, headers=headers, media_type=record.content_type)
+        return Response(status_code=status, headers=headers)
     chunks = await platform.files.read(record=record, offset=offset, length=length)
-    return StreamingResponse(
-        chunks, status_code=status, headers=headers, media_type=record.content_type
-    )
+    return StreamingResponse(chunks, status_code=status, headers=headers)
 
 
 def _decoded_name(header: str | None) -> str:

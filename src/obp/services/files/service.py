@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -11,7 +10,7 @@ import structlog
 
 from obp.kernel.auth import Access, Principal
 from obp.kernel.clock import utcnow
-from obp.kernel.errors import Conflict, NotFound
+from obp.kernel.errors import Conflict, NotFound, PreconditionFailed
 from obp.kernel.events import Event
 from obp.kernel.ids import new_id
 from obp.kernel.paging import Page, validate_limit
@@ -22,6 +21,9 @@ from obp.services.files.model import (
     blob_key,
     check_content_type,
     check_name,
+    check_prefix,
+    if_match_holds,
+    is_file_id,
     parse_metadata,
 )
 from obp.services.files.paging import decode_position, encode_position
@@ -89,8 +91,8 @@ class FileService:
                 await self._blobs.put(blob_key(namespace, file_id), stream)
             finally:
                 renewal.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewal
+                # Never its outcome: a renewal that failed must not fail a finished upload.
+                await asyncio.gather(renewal, return_exceptions=True)
             name, content_type, metadata = _checked(fields)
             record = FileRecord(
                 namespace=namespace,
@@ -106,7 +108,7 @@ class FileService:
             async with self._uow() as uow:
                 if not await FileRepository(uow.connection).complete(record):
                     raise Conflict("the upload took too long and was discarded; retry")
-                uow.emit(_event(record, "uploaded"))
+                uow.emit(_event(record, "uploaded", by=principal))
                 await uow.commit()
         except BaseException:
             # Shielded: a cancelled request (client gone) must still leave nothing behind.
@@ -120,6 +122,8 @@ class FileService:
             principal, namespace=namespace, action="files.read", resource=f"files:{file_id}"
         )
         since = (await self._namespaces.lookup(name=namespace)).created_at
+        if not is_file_id(file_id):
+            raise NotFound(f"file {file_id!r} does not exist in namespace {namespace!r}")
         async with self._uow(write=False) as uow:
             record = await FileRepository(uow.connection).get(namespace, file_id, since=since)
         if record is None:
@@ -149,6 +153,7 @@ class FileService:
             principal, namespace=namespace, action="files.list", resource="files:*"
         )
         size = validate_limit(limit)
+        prefix = check_prefix(prefix)
         after = decode_position(cursor)
         since = (await self._namespaces.lookup(name=namespace)).created_at
         async with self._uow(write=False) as uow:
@@ -160,21 +165,32 @@ class FileService:
         last = items[-1] if more else None
         return Page(items=items, next_cursor=None if last is None else encode_position(last))
 
-    async def delete(self, *, principal: Principal, namespace: str, file_id: str) -> None:
-        """Delete a file and its bytes; idempotent."""
+    async def delete(
+        self,
+        *,
+        principal: Principal,
+        namespace: str,
+        file_id: str,
+        if_match: str | None = None,
+    ) -> None:
+        """Delete a file and its bytes; idempotent; `PreconditionFailed` if `if_match` fails."""
         await self._access.require(
             principal, namespace=namespace, action="files.delete", resource=f"files:{file_id}"
         )
         since = (await self._namespaces.lookup(name=namespace)).created_at
+        if not is_file_id(file_id):
+            return
         async with self._uow() as uow:
             repository = FileRepository(uow.connection)
             record = await repository.get(namespace, file_id, since=since)
             if record is None:
                 return
-            # Hidden first, as an upload whose lease lapsed: if we die before the bytes are gone,
-            # the sweep finishes the job, so no blob is ever orphaned.
-            await repository.retire(namespace, file_id)
-            uow.emit(_event(record, "deleted"))
+            if if_match is not None and not if_match_holds(if_match, record.etag):
+                raise PreconditionFailed(f"file {file_id!r} is not {if_match}")
+            # Hidden first, under a lease: if we die before the bytes are gone, the sweep
+            # finishes the job once it lapses, so no blob is ever orphaned.
+            await repository.retire(namespace, file_id, until=utcnow() + self._lease)
+            uow.emit(_event(record, "deleted", by=principal))
             await uow.commit()
         await self._forget(namespace, file_id)
 
@@ -203,9 +219,22 @@ class FileService:
                 batch = await FileRepository(uow.connection).lapsed(
                     now=None if everything else utcnow(), limit=_BATCH
                 )
+            claimed = 0
             for namespace, file_id in batch:
-                await self._forget(namespace, file_id)
-            swept += len(batch)
+                # Claimed first: an upload that completes meanwhile keeps its row and blob, and
+                # one that completes after the claim fails instead of losing its bytes later.
+                async with self._uow() as uow:
+                    mine = await FileRepository(uow.connection).claim(
+                        namespace,
+                        file_id,
+                        lapsed_before=None if everything else utcnow(),
+                        until=utcnow() + self._lease,
+                    )
+                    await uow.commit()
+                if mine:
+                    await self._forget(namespace, file_id)
+                    claimed += 1
+            swept += claimed
             if len(batch) < _BATCH:
                 if swept:
                     log.info("swept abandoned uploads", count=swept)
@@ -215,11 +244,14 @@ class FileService:
         interval = self._lease.total_seconds() / 3
         while True:
             await asyncio.sleep(interval)
-            async with self._uow() as uow:
-                await FileRepository(uow.connection).extend_lease(
-                    namespace, file_id, until=utcnow() + self._lease
-                )
-                await uow.commit()
+            try:
+                async with self._uow() as uow:
+                    await FileRepository(uow.connection).extend_lease(
+                        namespace, file_id, until=utcnow() + self._lease
+                    )
+                    await uow.commit()
+            except Exception:  # a busy or unreachable database: try again next round
+                log.warning("upload lease not renewed", namespace=namespace, id=file_id)
 
     async def _discard(self, namespace: str, file_id: str) -> None:
         try:
@@ -242,10 +274,15 @@ def _checked(fields: UploadFields) -> tuple[str, str, dict[str, object]]:
     return name, content_type, metadata
 
 
-def _event(record: FileRecord, name: str) -> Event:
+def _event(record: FileRecord, name: str, *, by: Principal) -> Event:
     return Event(
         namespace=record.namespace,
         service=EVENT_SERVICE,
         name=name,
-        payload={"id": record.id, "name": record.name, "size": record.size},
+        payload={
+            "id": record.id,
+            "name": record.name,
+            "size": record.size,
+            "by": by.identity,
+        },
     )

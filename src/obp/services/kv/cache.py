@@ -146,10 +146,9 @@ class KvCache:
                 expires_at=row.expires_at,
                 value=row.value if small else None,
             )
-            ttl = self._ttl
-            if row.expires_at is not None:
-                ttl = min(ttl, (row.expires_at - now).total_seconds())
-            return cached, ttl
+            # The full TTL even when the value expires sooner (reads check `expires_at`): an
+            # entry that left early would let a reader that loaded an older version refill it.
+            return cached, self._ttl
         # A tombstone or an expired value. The sweeper deletes such a row two TTLs after it
         # became absent, and the key's next value then starts again at version 1: an entry
         # saying "absent at this version" must be gone before that, so it lives one TTL at most.
