@@ -186,7 +186,7 @@ async def start_platform(settings: Settings) -> Platform:
         platform = await _services(settings, database, cache, bus, keystore, blobs)
         await _subscribe(platform)
         await platform.relay.start()
-        _start_background(platform)
+        await _start_background(platform)
         undo.pop_all()
     generated = await ensure_admin(platform)
     if generated is not None:
@@ -288,21 +288,16 @@ async def _services(
     )
 
 
-def _start_background(platform: Platform) -> None:
+async def _start_background(platform: Platform) -> None:
     """Start the periodic jobs of a worker replica."""
     settings = platform.settings
     if "worker" not in settings.roles:
         return
-    # On SQLite this process is the only one: an upload pending at start has no uploader left.
-    alone = platform.database.backend == "sqlite"
-    first = [alone]
-
-    async def sweep_uploads() -> None:
-        everything, first[0] = first[0], False
-        await platform.files.sweep(everything=everything)
-
+    if platform.database.backend == "sqlite":
+        # This process is the only one: an upload pending at start has no uploader left.
+        await platform.files.sweep(everything=True)
     platform.background.append(
-        Periodic("files.sweep", sweep_uploads, interval=settings.files_upload_lease_seconds)
+        Periodic("files.sweep", platform.files.sweep, interval=settings.files_upload_lease_seconds)
     )
     # Expired values and old tombstones: every worker sweeps, in small batches.
     platform.background.append(

@@ -108,6 +108,21 @@ class Client:
             raise ObpApiError(response.status_code, _problem(response))
         return response
 
+    def page(self, path: str, **params: Any) -> dict[str, Any]:
+        """One page of a listing, `{"items": [...], "next_cursor": ...}`; None params left out."""
+        given = {key: value for key, value in params.items() if value is not None}
+        return dict(self.request("GET", path, params=given).json())
+
+    def every(self, path: str, *, page_size: int = 500, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a listing, following cursors."""
+        cursor: str | None = None
+        while True:
+            page = self.page(path, limit=page_size, cursor=cursor, **params)
+            yield from page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
     @contextmanager
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
         """Like `request`, with the body left unread for `iter_bytes` (large downloads)."""
@@ -220,20 +235,11 @@ class NamespacesApi:
         self, *, q: str | None = None, limit: int | None = None, cursor: str | None = None
     ) -> dict[str, Any]:
         """One page: `{"items": [...], "next_cursor": ...}`."""
-        params = {
-            k: v for k, v in (("q", q), ("limit", limit), ("cursor", cursor)) if v is not None
-        }
-        return dict(self._client.request("GET", self.path, params=params).json())
+        return self._client.page(self.path, q=q, limit=limit, cursor=cursor)
 
     def iterate(self, *, q: str | None = None, page_size: int = 200) -> Iterator[dict[str, Any]]:
         """Every namespace matching `q`, following cursors."""
-        cursor: str | None = None
-        while True:
-            page = self.list(q=q, limit=page_size, cursor=cursor)
-            yield from page["items"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        return self._client.every(self.path, page_size=page_size, q=q)
 
 
 class SecretsApi:
@@ -273,22 +279,11 @@ class SecretsApi:
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """One page of metadata: `{"items": [...], "next_cursor": ...}`."""
-        params = {
-            k: v
-            for k, v in (("prefix", prefix), ("limit", limit), ("cursor", cursor))
-            if v is not None
-        }
-        return dict(self._client.request("GET", self._path(namespace), params=params).json())
+        return self._client.page(self._path(namespace), prefix=prefix, limit=limit, cursor=cursor)
 
     def iterate(self, namespace: str, *, prefix: str | None = None) -> Iterator[dict[str, Any]]:
         """Metadata of every secret, following cursors."""
-        cursor: str | None = None
-        while True:
-            page = self.list(namespace, prefix=prefix, limit=500, cursor=cursor)
-            yield from page["items"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        return self._client.every(self._path(namespace), prefix=prefix)
 
 
 class IamApi:
@@ -326,18 +321,7 @@ class IamApi:
         self, namespace: str, kind: str, *, q: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """Every policy, role or identity, following cursors."""
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": 500}
-            if q is not None:
-                params["q"] = q
-            if cursor is not None:
-                params["cursor"] = cursor
-            page = self._client.request("GET", self._path(namespace, kind), params=params).json()
-            yield from page["items"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        return self._client.every(self._path(namespace, kind), q=q)
 
     def set_blocked(self, namespace: str, identity_id: str, *, blocked: bool) -> dict[str, Any]:
         """Block or unblock an identity."""

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
+from obp.client_paths import segment
+
 if TYPE_CHECKING:
     from obp.client import Client
 
@@ -23,7 +25,7 @@ class FilesApi:
 
     def _path(self, namespace: str, *parts: str) -> str:
         base = f"/api/v1/namespaces/{quote(namespace, safe='')}/files"
-        return "/".join([base, *(_segment(part) for part in parts)])
+        return "/".join([base, *(segment(part) for part in parts)])
 
     def put(
         self,
@@ -94,29 +96,11 @@ class FilesApi:
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """One page: `{"items": [...], "next_cursor": ...}`."""
-        params = {
-            k: v
-            for k, v in (("prefix", prefix), ("limit", limit), ("cursor", cursor))
-            if v is not None
-        }
-        return dict(self._client.request("GET", self._path(namespace), params=params).json())
+        return self._client.page(self._path(namespace), prefix=prefix, limit=limit, cursor=cursor)
 
     def iterate(self, namespace: str, *, prefix: str | None = None) -> Iterator[dict[str, Any]]:
         """Every file's stat, following cursors."""
-        cursor: str | None = None
-        while True:
-            page = self.list(namespace, prefix=prefix, limit=500, cursor=cursor)
-            yield from page["items"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
-
-
-def _segment(value: str) -> str:
-    # '.' and '..' encoded too: httpx would resolve them, and `delete("..")` would then name
-    # the namespace itself.
-    encoded = quote(value, safe="")
-    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
+        return self._client.every(self._path(namespace), prefix=prefix)
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from obp.client_paths import segment
+
 if TYPE_CHECKING:
     import httpx
 
@@ -34,9 +36,7 @@ class KvApi:
         base = f"/api/v1/namespaces/{quote(namespace, safe='')}/kv"
         if key is None:
             return base
-        # Every '/' encoded too, and '.'/'..' as well: no client may resolve them as segments.
-        encoded = quote(key, safe="")
-        return f"{base}/{encoded.replace('.', '%2E') if encoded in ('.', '..') else encoded}"
+        return f"{base}/{segment(key)}"
 
     def set(
         self,
@@ -95,22 +95,11 @@ class KvApi:
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """One page of keys and metadata: `{"items": [...], "next_cursor": ...}`."""
-        params = {
-            k: v
-            for k, v in (("prefix", prefix), ("limit", limit), ("cursor", cursor))
-            if v is not None
-        }
-        return dict(self._client.request("GET", self._path(namespace), params=params).json())
+        return self._client.page(self._path(namespace), prefix=prefix, limit=limit, cursor=cursor)
 
     def iterate(self, namespace: str, *, prefix: str | None = None) -> Iterator[dict[str, Any]]:
         """Metadata of every key (starting with `prefix`), following cursors."""
-        cursor: str | None = None
-        while True:
-            page = self.list(namespace, prefix=prefix, limit=500, cursor=cursor)
-            yield from page["items"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        return self._client.every(self._path(namespace), prefix=prefix)
 
 
 def _default_type(value: bytes | str) -> str:

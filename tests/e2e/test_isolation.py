@@ -18,11 +18,8 @@ import base64
 import hashlib
 import json
 import re
-import secrets
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -30,282 +27,29 @@ import httpx
 import pytest
 
 from obp.client import Client, ObpApiError
+from tests.e2e.isolation_matrix import (
+    HTTP_METHODS,
+    PASSWORD,
+    PLATFORM,
+    PUBLIC,
+    TENANT,
+    Body,
+    Operation,
+    Raw,
+    Tenant,
+    order,
+)
+from tests.e2e.isolation_world import World, populate, unique
 from tests.process import ServerProcess
-
-NS = "/api/v1/namespaces/{ns}"
-PASSWORD = "isolation passphrase 0001"
-HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
-
-Operation = tuple[str, str]  # (METHOD, path template as the OpenAPI document spells it)
-
-
-@dataclass(frozen=True)
-class Raw:
-    """A request body of bytes (files, KV values), with the headers that describe it."""
-
-    content: bytes
-    headers: dict[str, str]
-
-
-Body = dict[str, Any] | Raw | None
-
-# Answer without a token, on purpose; the value says why.
-PUBLIC: dict[Operation, str] = {
-    ("GET", "/healthz"): "liveness probe",
-    ("GET", "/readyz"): "readiness probe",
-    ("GET", "/metrics"): "Prometheus scrape",
-    ("GET", "/docs"): "interactive API docs",
-    ("GET", "/api/v1/openapi.json"): "the API description",
-    ("POST", f"{NS}/iam/token"): "OAuth2 token endpoint: the credentials are in the body",
-    ("POST", f"{NS}/iam/token/revoke"): "RFC 7009 revocation: the token is the credential",
-    ("GET", f"{NS}/.well-known/jwks.json"): "public keys, so anyone can verify tokens",
-    ("GET", f"{NS}/.well-known/openid-configuration"): "discovery document",
-}
-
-# Name no namespace: only platform administrators (global policies) may call them.
-PLATFORM: dict[Operation, Body] = {
-    ("POST", "/api/v1/namespaces"): {"name": "isolation-intruder"},
-    ("GET", "/api/v1/namespaces"): None,
-    ("GET", "/api/v1/vault"): None,
-    ("POST", "/api/v1/vault/root/rotate"): None,
-}
-
-
-@dataclass(frozen=True)
-class Tenant:
-    """A namespace and real objects of it, so the matrix aims at things that exist."""
-
-    name: str
-    root_policy: str
-    policy: str
-    role: str
-    identity: str
-    identity_name: str
-    api_key: str
-    api_key_secret: str
-    secret: str
-    file: str
-    kv_key: str
-    # Text only this tenant's data contains: no answer to an intruder may carry any of it.
-    markers: tuple[str, ...]
-
-    def path_values(self) -> dict[str, str]:
-        """What each path parameter of the API stands for, in this tenant."""
-        return {
-            "ns": self.name,
-            "name": self.secret,
-            "policy_id": self.policy,
-            "role_id": self.role,
-            "identity_id": self.identity,
-            "key_id": self.api_key,
-            "file_id": self.file,
-            "key": self.kv_key,
-        }
-
-
-# Every operation that names a namespace, with a valid body for it (so what answers is the
-# authorization, not validation). A body tries what an intruder would: attach the target's
-# root policy, take over its identity, widen its rules.
-TENANT: dict[Operation, Callable[[Tenant], Body]] = {
-    ("GET", NS): lambda t: None,
-    ("PATCH", NS): lambda t: {"full_name": "taken over"},
-    ("DELETE", NS): lambda t: None,
-    ("GET", f"{NS}/audit"): lambda t: None,
-    ("PUT", f"{NS}/secrets/{{name}}"): lambda t: {"value": "overwritten"},
-    ("GET", f"{NS}/secrets/{{name}}"): lambda t: None,
-    ("DELETE", f"{NS}/secrets/{{name}}"): lambda t: None,
-    ("GET", f"{NS}/secrets"): lambda t: None,
-    ("POST", f"{NS}/files"): lambda t: Raw(b"planted", {"X-OBP-File-Name": "planted.txt"}),
-    ("GET", f"{NS}/files"): lambda t: None,
-    ("GET", f"{NS}/files/{{file_id}}"): lambda t: None,
-    ("HEAD", f"{NS}/files/{{file_id}}"): lambda t: None,
-    ("GET", f"{NS}/files/{{file_id}}/stat"): lambda t: None,
-    ("DELETE", f"{NS}/files/{{file_id}}"): lambda t: None,
-    ("PUT", f"{NS}/kv/{{key}}"): lambda t: Raw(b"overwritten", {"Content-Type": "text/plain"}),
-    ("GET", f"{NS}/kv/{{key}}"): lambda t: None,
-    ("HEAD", f"{NS}/kv/{{key}}"): lambda t: None,
-    ("DELETE", f"{NS}/kv/{{key}}"): lambda t: None,
-    ("GET", f"{NS}/kv"): lambda t: None,
-    ("POST", f"{NS}/vault/data-key/rotate"): lambda t: None,
-    ("GET", f"{NS}/vault/keys"): lambda t: None,
-    ("POST", f"{NS}/vault/keys/rotate"): lambda t: None,
-    ("POST", f"{NS}/iam/policies"): lambda t: {
-        "name": "intruder",
-        "resources": ["*"],
-        "actions": ["*"],
-    },
-    ("GET", f"{NS}/iam/policies"): lambda t: None,
-    ("GET", f"{NS}/iam/policies/{{policy_id}}"): lambda t: None,
-    ("PATCH", f"{NS}/iam/policies/{{policy_id}}"): lambda t: {"resources": ["*"], "actions": ["*"]},
-    ("DELETE", f"{NS}/iam/policies/{{policy_id}}"): lambda t: None,
-    ("POST", f"{NS}/iam/roles"): lambda t: {"name": "intruder", "policies": [t.root_policy]},
-    ("GET", f"{NS}/iam/roles"): lambda t: None,
-    ("GET", f"{NS}/iam/roles/{{role_id}}"): lambda t: None,
-    ("PATCH", f"{NS}/iam/roles/{{role_id}}"): lambda t: {"policies": [t.root_policy]},
-    ("DELETE", f"{NS}/iam/roles/{{role_id}}"): lambda t: None,
-    ("POST", f"{NS}/iam/authz/check"): lambda t: {
-        "checks": [{"action": "secret.get", "resource": f"secret:{t.secret}"}],
-        "identity": t.identity,
-    },
-    ("POST", f"{NS}/iam/identities"): lambda t: {
-        "name": "intruder",
-        "policies": [t.root_policy],
-    },
-    ("GET", f"{NS}/iam/identities"): lambda t: None,
-    ("GET", f"{NS}/iam/identities/{{identity_id}}"): lambda t: None,
-    ("PATCH", f"{NS}/iam/identities/{{identity_id}}"): lambda t: {"policies": [t.root_policy]},
-    ("DELETE", f"{NS}/iam/identities/{{identity_id}}"): lambda t: None,
-    ("POST", f"{NS}/iam/identities/{{identity_id}}/block"): lambda t: None,
-    ("POST", f"{NS}/iam/identities/{{identity_id}}/unblock"): lambda t: None,
-    ("PUT", f"{NS}/iam/identities/{{identity_id}}/password"): lambda t: {
-        "password": "a password the intruder knows"
-    },
-    ("POST", f"{NS}/iam/identities/{{identity_id}}/api-keys"): lambda t: {"description": "mine"},
-    ("GET", f"{NS}/iam/identities/{{identity_id}}/api-keys"): lambda t: None,
-    ("DELETE", f"{NS}/iam/identities/{{identity_id}}/api-keys/{{key_id}}"): lambda t: None,
-    ("GET", f"{NS}/iam/settings"): lambda t: None,
-    ("PUT", f"{NS}/iam/settings"): lambda t: {"min_password_length": 64},
-}
-
-# Destructive operations last, so one that wrongly succeeds cannot hide what the others do.
-_ORDER = {"GET": 0, "HEAD": 0, "POST": 1, "PUT": 1, "PATCH": 1, "DELETE": 2}
-
-
-# --- the world: namespaces A and B, and A's root ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class World:
-    server: ServerProcess
-    a: Tenant
-    b: Tenant
-    global_: Tenant
-    a_root: str  # identity id of `a-root` in A
-    a_root_token: str
-
-    def ghost(self) -> Tenant:
-        """A namespace that does not exist, with ids that exist nowhere."""
-        return Tenant(
-            name=f"ghost-{secrets.token_hex(4)}",
-            root_policy=_fake_id(),
-            policy=_fake_id(),
-            role=_fake_id(),
-            identity=_fake_id(),
-            identity_name="nobody",
-            api_key=_fake_id(),
-            api_key_secret="",
-            secret="nothing-here",
-            file=_fake_id(),
-            kv_key="nothing/here",
-            markers=(),
-        )
-
-
-def _fake_id() -> str:
-    return "0190f0e0-0000-7000-8000-" + secrets.token_hex(6)
-
-
-def _unique(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(4)}"
-
-
-def _root_policy(admin: Client, namespace: str, *, within: float = 10.0) -> str:
-    """The id of the namespace's built-in root policy (it follows creation by an event)."""
-    deadline = time.monotonic() + within
-    while True:
-        page = admin.request(
-            "GET", f"/api/v1/namespaces/{namespace}/iam/policies", params={"q": "root"}
-        ).json()
-        roots = [p["id"] for p in page["items"] if p["name"] == "root" and p["builtin"]]
-        if roots:
-            return str(roots[0])
-        if time.monotonic() > deadline:
-            raise AssertionError(f"namespace {namespace!r} got no root policy in {within} s")
-        time.sleep(0.1)
-
-
-def _populate(admin: Client, namespace: str, *, create: bool = True) -> Tenant:
-    """A namespace (made unless `create` is false) with a policy, a role, an identity that has
-    a password and an API key, and a secret: real ids for every path parameter."""
-    base = f"/api/v1/namespaces/{namespace}"
-    if create:
-        admin.request("POST", "/api/v1/namespaces", json={"name": namespace})
-    root = _root_policy(admin, namespace)
-    tag = secrets.token_hex(6)
-    policy = admin.request(
-        "POST",
-        f"{base}/iam/policies",
-        json={
-            "name": f"reader-{tag}",
-            "description": f"policy-marker-{tag}",
-            "resources": ["secret:*"],
-            "actions": ["secret.get", "secret.list"],
-        },
-    ).json()
-    role = admin.request(
-        "POST",
-        f"{base}/iam/roles",
-        json={"name": f"readers-{tag}", "policies": [policy["id"]]},
-    ).json()
-    identity = admin.request(
-        "POST",
-        f"{base}/iam/identities",
-        json={"name": f"svc-{tag}", "roles": [role["id"]], "metadata": {"marker": tag}},
-    ).json()
-    admin.request(
-        "PUT", f"{base}/iam/identities/{identity['id']}/password", json={"password": PASSWORD}
-    )
-    key = admin.request(
-        "POST", f"{base}/iam/identities/{identity['id']}/api-keys", json={"description": tag}
-    ).json()
-    secret = f"probe-{tag}"
-    secret_value = f"secret-value-{secrets.token_hex(8)}"
-    file_id = _fake_id()
-    file_text = f"file-content-{secrets.token_hex(8)}"
-    kv_key = f"probe/{tag}/ü"
-    kv_value = f"kv-value-{secrets.token_hex(8)}"
-    if namespace != "global":
-        admin.kv.set(namespace, kv_key, kv_value)
-        admin.request("PUT", f"{base}/secrets/{secret}", json={"value": secret_value})
-        file_id = admin.request(
-            "POST",
-            f"{base}/files",
-            content=file_text.encode(),
-            headers={"X-OBP-File-Name": f"file-{tag}.txt", "Content-Type": "text/plain"},
-        ).json()["id"]
-    return Tenant(
-        name=namespace,
-        root_policy=root,
-        policy=policy["id"],
-        role=role["id"],
-        identity=identity["id"],
-        identity_name=identity["name"],
-        api_key=key["id"],
-        api_key_secret=key["secret"],
-        secret=secret,
-        file=file_id,
-        kv_key=kv_key,
-        markers=(
-            kv_value,
-            secret_value,
-            file_text,
-            f"file-{tag}.txt",
-            key["secret"],
-            policy["name"],
-            f"policy-marker-{tag}",
-            role["name"],
-            identity["name"],
-        ),
-    )
 
 
 @pytest.fixture(scope="module")
 def world(server: ServerProcess) -> World:
     """Namespaces A and B with objects in each (and in global), and A's root logged in."""
     with server.client() as admin:
-        a = _populate(admin, _unique("tenant-a"))
-        b = _populate(admin, _unique("tenant-b"))
-        global_ = _populate(admin, "global", create=False)
+        a = populate(admin, unique("tenant-a"))
+        b = populate(admin, unique("tenant-b"))
+        global_ = populate(admin, "global", create=False)
         base = f"/api/v1/namespaces/{a.name}/iam/identities"
         a_root = admin.request("POST", base, json={"name": "a-root"}).json()["id"]
         patched = admin.request(
@@ -351,7 +95,7 @@ def _classified(server: ServerProcess) -> tuple[list[Operation], list[Operation]
     )
     stale = sorted((PLATFORM.keys() | TENANT.keys()) - operations)
     assert not stale, f"the matrix lists operations the server no longer has: {stale}"
-    tenant = sorted(operations & TENANT.keys(), key=lambda op: (_ORDER[op[0]], op[1]))
+    tenant = sorted(operations & TENANT.keys(), key=lambda op: (order(op[0]), op[1]))
     return tenant, sorted(operations & PLATFORM.keys())
 
 
@@ -527,7 +271,7 @@ def test_the_same_token_reads_and_writes_in_its_own_namespace(
     assert intruder.get(f"{base}/secrets/own-secret").json()["value"] == "mine"
     policy = intruder.post(
         f"{base}/iam/policies",
-        json={"name": _unique("own"), "resources": ["secret:own-*"], "actions": ["secret.get"]},
+        json={"name": unique("own"), "resources": ["secret:own-*"], "actions": ["secret.get"]},
     )
     assert policy.status_code == 201, policy.text
     role = intruder.patch(f"{base}/iam/roles/{world.a.role}", json={"description": "mine"})
@@ -629,10 +373,10 @@ def test_policies_and_roles_of_another_namespace_cannot_be_attached_in_ones_own(
             f"{base}/identities/{world.a_root}", json={"roles": [world.b.role]}
         ),
         "new identity with B's root": intruder.post(
-            f"{base}/identities", json={"name": _unique("x"), "policies": [world.b.root_policy]}
+            f"{base}/identities", json={"name": unique("x"), "policies": [world.b.root_policy]}
         ),
         "new role with B's root": intruder.post(
-            f"{base}/roles", json={"name": _unique("x"), "policies": [world.b.root_policy]}
+            f"{base}/roles", json={"name": unique("x"), "policies": [world.b.root_policy]}
         ),
     }
     wrong = {
@@ -649,7 +393,7 @@ def test_a_namespace_root_cannot_make_itself_a_platform_admin_with_the_global_ro
     # Its own identity, so what it gains cannot leak into the other tests.
     with world.server.client() as admin:
         base = f"/api/v1/namespaces/{world.a.name}/iam"
-        name = _unique("climber")
+        name = unique("climber")
         climber = admin.request(
             "POST", f"{base}/identities", json={"name": name, "policies": [world.a.root_policy]}
         ).json()["id"]
@@ -666,7 +410,7 @@ def test_a_namespace_root_cannot_make_itself_a_platform_admin_with_the_global_ro
                 )
                 role = http.post(
                     f"{base}/roles",
-                    json={"name": _unique("ladder"), "policies": [world.global_.root_policy]},
+                    json={"name": unique("ladder"), "policies": [world.global_.root_policy]},
                 )
                 via_role = (
                     http.patch(f"{base}/identities/{climber}", json={"roles": [role.json()["id"]]})

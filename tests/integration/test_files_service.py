@@ -320,10 +320,10 @@ async def test_delete_with_a_stale_if_match_changes_nothing(world: World) -> Non
     )
     with pytest.raises(PreconditionFailed):
         await world.files.delete(
-            principal=OPERATOR, namespace="acme", file_id=record.id, if_match='"other"'
+            principal=OPERATOR, namespace="acme", file_id=record.id, if_match=('"other"',)
         )
     assert await _read(world, record.id) == b"keep"
     await world.files.delete(
-        principal=OPERATOR, namespace="acme", file_id=record.id, if_match=record.etag
+        principal=OPERATOR, namespace="acme", file_id=record.id, if_match=(record.etag,)
     )
     assert _blob_files(world) == []

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from obp.kernel.errors import InvalidInput, PreconditionFailed
+from obp.kernel.etags import parse_etags
 from obp.services.kv.model import (
     KEY_RULE,
     MAX_TTL_SECONDS,
@@ -17,7 +18,6 @@ from obp.services.kv.model import (
     check_key,
     check_prefix,
     etag_of,
-    parse_etags,
     parse_ttl,
     successor,
 )

@@ -61,18 +61,6 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start=start, end=min(end, size - 1), size=size)
 
 
-def etag_matches(header: str | None, etag: str) -> bool:
-    """Whether `If-None-Match` lists `etag` (weak comparison) or is `*`."""
-    if header is None:
-        return False
-    wanted = etag.removeprefix("W/")
-    for candidate in header.split(","):
-        value = candidate.strip()
-        if value == "*" or value.removeprefix("W/") == wanted:
-            return True
-    return False
-
-
 def if_range_allows(header: str | None, etag: str) -> bool:
     """Whether a Range may be honoured under `If-Range` (strong comparison; dates never match)."""
     return header is None or header.strip() == etag

@@ -103,11 +103,6 @@ def parse_metadata(raw: str | None, *, loc: tuple[str | int, ...]) -> dict[str, 
     return value
 
 
-def if_match_holds(header: str, etag: str) -> bool:
-    """Whether an `If-Match` list names `etag` (strong comparison, RFC 9110) or is `*`."""
-    return any(tag.strip() in ("*", etag) for tag in header.split(","))
-
-
 def is_file_id(value: str) -> bool:
     """Whether `value` has the shape of a file id (a UUID); others name no file."""
     return _ID.fullmatch(value) is not None

@@ -10,11 +10,12 @@ from fastapi.responses import StreamingResponse
 
 from obp.http.deps import PlatformDep, PrincipalDep
 from obp.http.problems import problem_responses
-from obp.http.ranges import etag_matches, if_range_allows, parse_range
+from obp.http.ranges import if_range_allows, parse_range
 from obp.kernel.errors import InvalidInput, PreconditionFailed
+from obp.kernel.etags import matches, parse_etags
 from obp.kernel.paging import MAX_LIMIT
 from obp.services.files.form import StreamingForm, boundary_of
-from obp.services.files.model import FileRecord, if_match_holds
+from obp.services.files.model import FileRecord
 from obp.services.files.schemas import FilePage, FileStat
 from obp.services.files.upload import UploadFields
 
@@ -157,7 +158,10 @@ async def delete_file(
 ) -> Response:
     """Delete the file and its bytes; 204 whether or not it existed, 412 if If-Match fails."""
     await platform.files.delete(
-        principal=principal, namespace=ns, file_id=file_id, if_match=if_match
+        principal=principal,
+        namespace=ns,
+        file_id=file_id,
+        if_match=parse_etags(if_match, header="If-Match"),
     )
     return Response(status_code=204)
 
@@ -173,10 +177,11 @@ async def _answer(
 ) -> Response:
     record = await platform.files.stat(principal=principal, namespace=ns, file_id=file_id)
     headers = _validators(record)
-    if_match = request.headers.get("if-match")
-    if if_match is not None and not if_match_holds(if_match, record.etag):
-        raise PreconditionFailed(f"file {file_id!r} is not {if_match}")
-    if etag_matches(request.headers.get("if-none-match"), record.etag):
+    if_match = parse_etags(request.headers.get("if-match"), header="If-Match")
+    if if_match is not None and not matches(if_match, record.etag, weak=False):
+        raise PreconditionFailed(f"If-Match: file {file_id!r} has another etag")
+    if_none_match = parse_etags(request.headers.get("if-none-match"), header="If-None-Match")
+    if if_none_match is not None and matches(if_none_match, record.etag, weak=True):
         return Response(status_code=304, headers=headers)
     wanted = (
         parse_range(request.headers.get("range"), record.size)

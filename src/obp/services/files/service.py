@@ -11,6 +11,7 @@ import structlog
 from obp.kernel.auth import Access, Principal
 from obp.kernel.clock import utcnow
 from obp.kernel.errors import Conflict, NotFound, PreconditionFailed
+from obp.kernel.etags import matches
 from obp.kernel.events import Event
 from obp.kernel.ids import new_id
 from obp.kernel.paging import Page, validate_limit
@@ -22,7 +23,6 @@ from obp.services.files.model import (
     check_content_type,
     check_name,
     check_prefix,
-    if_match_holds,
     is_file_id,
     parse_metadata,
 )
@@ -171,7 +171,7 @@ class FileService:
         principal: Principal,
         namespace: str,
         file_id: str,
-        if_match: str | None = None,
+        if_match: tuple[str, ...] | None = None,
     ) -> None:
         """Delete a file and its bytes; idempotent; `PreconditionFailed` if `if_match` fails."""
         await self._access.require(
@@ -185,8 +185,8 @@ class FileService:
             record = await repository.get(namespace, file_id, since=since)
             if record is None:
                 return
-            if if_match is not None and not if_match_holds(if_match, record.etag):
-                raise PreconditionFailed(f"file {file_id!r} is not {if_match}")
+            if if_match is not None and not matches(if_match, record.etag, weak=False):
+                raise PreconditionFailed(f"If-Match: file {file_id!r} has another etag")
             # Hidden first, under a lease: if we die before the bytes are gone, the sweep
             # finishes the job once it lapses, so no blob is ever orphaned.
             await repository.retire(namespace, file_id, until=utcnow() + self._lease)

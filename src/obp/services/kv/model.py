@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from obp.kernel.errors import InvalidInput, PreconditionFailed
+from obp.kernel.etags import ANY, matches
 
 MAX_KEY_BYTES = 1024
 MAX_TTL_SECONDS = 315_360_000  # ten years
@@ -18,13 +19,10 @@ KEY_RULE = (
     "(U+0000-U+001F, U+007F-U+009F); '/' is allowed"
 )
 TTL_RULE = f"an integer number of seconds from 1 to {MAX_TTL_SECONDS}"
-ETAG_LIST_RULE = '"*" or a comma-separated list of quoted entity tags such as "0f3a..."'
-ANY = "*"
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _TTL = re.compile(r"[0-9]{1,10}")
 _CONTENT_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(;[ -~]*)?")
-_ETAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
 _SURROGATES = range(0xD800, 0xE000)
 
 
@@ -108,12 +106,7 @@ class Preconditions:
 
 
 def _matches(tags: tuple[str, ...], current: KvEntry | None, *, weak: bool) -> bool:
-    if current is None:
-        return False
-    if tags == (ANY,):
-        return True
-    # Strong comparison (If-Match) never matches a weak tag; weak comparison ignores W/.
-    return any((tag.removeprefix("W/") if weak else tag) == current.etag for tag in tags)
+    return matches(tags, None if current is None else current.etag, weak=weak)
 
 
 def check_key(key: str) -> str:
@@ -179,28 +172,6 @@ def check_ttl(seconds: int | None) -> int | None:
     if seconds is not None and not 1 <= seconds <= MAX_TTL_SECONDS:
         raise InvalidInput.field(("header", "x-obp-ttl"), f"{seconds} is not {TTL_RULE}")
     return seconds
-
-
-def parse_etags(raw: str | None, *, header: str) -> tuple[str, ...] | None:
-    """`If-Match` / `If-None-Match` as a tuple of tags (`("*",)` for any), None if absent."""
-    if raw is None:
-        return None
-    text = raw.strip()
-    if text == ANY:
-        return (ANY,)
-    tags: list[str] = []
-    position = 0
-    while position < len(text):
-        found = _ETAG.match(text, position)
-        if found is None or found.end() == position:
-            break
-        tags.append(f'{found.group(1) or ""}"{found.group(2)}"')
-        position = found.end()
-    if not tags or position < len(text):
-        raise InvalidInput.field(
-            ("header", header), f"{_shown(raw)} is not accepted: send {ETAG_LIST_RULE}"
-        )
-    return tuple(tags)
 
 
 def check_content_type(raw: str | None) -> str:

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from obp.http.deps import PlatformDep, PrincipalDep
 from obp.http.problems import problem_responses
+from obp.kernel.etags import parse_etags
 from obp.kernel.paging import MAX_LIMIT
 from obp.services.kv.model import (
     KEY_RULE,
     TTL_RULE,
     KvEntry,
     Preconditions,
-    parse_etags,
     parse_ttl,
 )
 from obp.services.kv.schemas import KvItem, KvPage, KvWritten
